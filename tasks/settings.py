@@ -1,0 +1,71 @@
+"""The one wiring point: where demo, test and production differ.
+
+Everything that changes between the simulator on 127.0.0.1 and the real MeetStream API on
+S3 storage is read here, from arguments or `MEETSTREAM_*` environment variables. The trap
+this guards against: reading a secret at import time with an empty default, so a missing
+key only shows up as a 401 from the server. Here the key is optional until first use, and
+`require_api_key` says exactly what to set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_API_URL = "https://api.meetstream.ai/api/v1"
+
+
+class MissingApiKeyError(RuntimeError):
+    """No MeetStream API key was configured. Set MEETSTREAM_API_KEY (or pass api_key)."""
+
+
+class Settings(BaseSettings):
+    """Runtime settings, from arguments or `MEETSTREAM_*` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="MEETSTREAM_", extra="ignore")
+
+    api_key: SecretStr | None = Field(
+        default=None, description="MeetStream API key (MEETSTREAM_API_KEY)."
+    )
+    api_url: str = Field(
+        default=DEFAULT_API_URL, description="MeetStream API base URL (MEETSTREAM_API_URL)."
+    )
+    media_root: str = Field(
+        default="data/media",
+        description="Where media files are archived: a local path, file:// or s3:// URL.",
+    )
+    catalog_root: str = Field(
+        default="data/catalog",
+        description="Where the Parquet catalog lives: a local path, file:// or s3:// URL.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="S3-compatible endpoint (MinIO, moto); unset for AWS S3.",
+    )
+    http_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    def require_api_key(self) -> str:
+        """Return the API key, or raise MissingApiKeyError saying what to set."""
+        if self.api_key is None or not self.api_key.get_secret_value():
+            raise MissingApiKeyError(
+                "No MeetStream API key configured: set the MEETSTREAM_API_KEY environment "
+                "variable (or a Prefect Secret block named 'meetstream-api-key' for deployments)."
+            )
+        return self.api_key.get_secret_value()
+
+    def storage_options(self) -> dict[str, object]:
+        """fsspec storage options for s3:// roots (empty for local roots)."""
+        if self.s3_endpoint_url:
+            return {"client_kwargs": {"endpoint_url": self.s3_endpoint_url}}
+        return {}
+
+
+def resolve_root(root: str) -> str:
+    """Turn a local path or URL into an absolute fsspec URL (file:///abs or s3://...)."""
+    if "://" in root:
+        if root.startswith("file://"):
+            return "file://" + str(Path(root.removeprefix("file://")).resolve())
+        return root.rstrip("/")
+    return "file://" + str(Path(root).resolve())
