@@ -44,7 +44,7 @@ class BotState(enum.StrEnum):
     def parse(cls, raw: str | None) -> BotState:
         if not raw:
             return cls.UNKNOWN
-        key = raw.strip().replace("_", "").replace(" ", "").casefold()
+        key = "".join(ch for ch in raw if ch not in " _-").casefold()
         return _STATE_ALIASES.get(key, cls.UNKNOWN)
 
     @property
@@ -198,7 +198,8 @@ def _nest_flat_video_items(items: list[Any]) -> dict[str, Any]:
             raise ValueError("video manifest item has no participant name")
         kind = "screenshare" if str(item.get("type", "webcam")).casefold() in _SCREEN else "webcam"
         groups.setdefault((kind, name), []).append(item)
-    nested: dict[str, Any] = {"participants": [], "screenshares": []}
+    # An empty array is the flat shape's way of saying "no streams available".
+    nested: dict[str, Any] = {"participants": [], "screenshares": [], "available": bool(items)}
     for (kind, name), files in groups.items():
         segments = [{**f, "segment_index": f.get("segment_index", i)} for i, f in enumerate(files)]
         entry = {

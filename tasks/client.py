@@ -1,0 +1,433 @@
+"""The async MeetStream REST client: auth, the one retry loop, typed answers and errors.
+
+Transient HTTP failures (timeouts, dropped connections, 408, 429, 500/502/503/504) are
+retried here and nowhere else: bounded in attempts and total time, with exponential backoff
+and full jitter, honouring a capped `Retry-After`. Everything else surfaces at once as a
+typed error from `tasks.errors`.
+
+Traps guarded against:
+- the auth scheme is `Authorization: Token <key>`; `Bearer` gets 401;
+- 202 is inside 2xx but means "not ready" (`NotReadyError`), while 507 on create_bot is an
+  idempotent replay and therefore a success;
+- a create without an idempotency or deduplication key is never retried: a dropped answer
+  may hide a bot that was created, and a retry would start a second one;
+- the API key and presigned URLs never reach a repr, a log line or an exception text;
+- bot ids come from outside, so they are checked before they become part of a path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from functools import partial
+from importlib import metadata
+from types import TracebackType
+from typing import Self, TypeVar
+
+import httpx
+from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
+
+from tasks.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    MeetStreamError,
+    NotReadyError,
+    UnexpectedResponseError,
+    error_from_response,
+    excerpt,
+    is_transient,
+)
+from tasks.models import (
+    AudioManifest,
+    BotCreated,
+    BotDetail,
+    BotStatus,
+    CompositeVideo,
+    MeetingParticipant,
+    MixedAudio,
+    VideoManifest,
+)
+from tasks.polling import wait_until
+from tasks.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[object]]
+
+_BOT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:~-]{0,127}")
+_PARTICIPANTS: TypeAdapter[list[MeetingParticipant]] = TypeAdapter(list[MeetingParticipant])
+_CHECK_URL = "check MEETSTREAM_API_URL points at the MeetStream API (.../api/v1)"
+
+
+def _user_agent() -> str:
+    try:
+        return f"meetstream-catalog/{metadata.version('meetstream-catalog')}"
+    except metadata.PackageNotFoundError:
+        return "meetstream-catalog/0+unknown"
+
+
+_USER_AGENT = _user_agent()
+
+
+class MeetStreamClient:
+    """Async client of the MeetStream REST API. Use as `async with MeetStreamClient(...)`."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        http: httpx.AsyncClient | None = None,
+        settings: Settings | None = None,
+        max_attempts: int = 4,
+        max_total_seconds: float = 60.0,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 8.0,
+        retry_after_cap: float = 30.0,
+        timeout: float | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        if max_attempts < 1 or max_total_seconds <= 0 or backoff_base <= 0 or backoff_cap <= 0:
+            raise ValueError("retry policy needs max_attempts >= 1 and positive times")
+        self._settings = settings if settings is not None else Settings()
+        # Checked at first use, so building a client never needs a secret; SecretStr keeps it
+        # out of vars(), pickles and anything else that walks the object's attributes.
+        self._api_key = SecretStr(api_key) if api_key else self._settings.api_key
+        self._base_url = (base_url or self._settings.api_url).rstrip("/")
+        if not self._base_url.startswith(("http://", "https://")):
+            raise ValueError("MEETSTREAM_API_URL must be an http:// or https:// URL")
+        self._owns_http = http is None
+        self._http = (
+            http
+            if http is not None
+            else httpx.AsyncClient(timeout=timeout or self._settings.http_timeout_seconds)
+        )
+        self._timeout = httpx.Timeout(timeout) if timeout is not None else None
+        self._max_attempts = max_attempts
+        self._max_total_seconds = max_total_seconds
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._retry_after_cap = retry_after_cap
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng or random.Random()
+
+    def __repr__(self) -> str:
+        key = "set" if self._secrets() else "missing"
+        return f"MeetStreamClient(base_url={self._base_url!r}, api_key={key})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this object created it (an injected one stays open)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    # Endpoints ----------------------------------------------------------------------------
+
+    async def create_bot(
+        self,
+        *,
+        meeting_link: str,
+        bot_name: str,
+        idempotency_key: str | None = None,
+        audio_separate_streams: bool = True,
+        video_separate_streams: bool = True,
+        video_required: bool | None = None,
+        join_at: datetime | None = None,
+        callback_url: str | None = None,
+        custom_attributes: Mapping[str, str] | None = None,
+        deduplication_key: str | None = None,
+        extra: Mapping[str, object] | None = None,
+    ) -> BotCreated:
+        """Send a bot into a meeting. `replayed` is True when the API returned an existing bot
+        (507 for a reused Idempotency-Key, 200 for a reused deduplication_key).
+
+        Make `idempotency_key` once per meeting request, outside any retry, and keep it.
+        Raises ConflictError (409), BadRequestError (400) and the other MeetStreamErrors.
+        """
+        body: dict[str, object] = {
+            "meeting_link": meeting_link,
+            "bot_name": bot_name,
+            # Top level on purpose: the nested recording_config copies lose when both are set.
+            "audio_separate_streams": audio_separate_streams,
+            "video_separate_streams": video_separate_streams,
+        }
+        if join_at is not None:
+            if join_at.tzinfo is None:
+                raise ValueError("join_at must be timezone-aware")
+            body["join_at"] = join_at.isoformat()
+        optional = {
+            "video_required": video_required,
+            "callback_url": callback_url,
+            "custom_attributes": dict(custom_attributes) if custom_attributes else None,
+            "deduplication_key": deduplication_key,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        if extra and (clash := sorted(body.keys() & extra.keys())):
+            raise ValueError(f"extra repeats arguments of create_bot: {', '.join(clash)}")
+        body.update(extra or {})
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        response = await self._send(
+            "create_bot",
+            "POST",
+            "/bots/create_bot",
+            json=body,
+            headers=headers,
+            retry=bool(idempotency_key or deduplication_key),
+        )
+        created = _parse(
+            BotCreated.model_validate, self._json(response, "create_bot"), "create_bot"
+        )
+        return created.model_copy(update={"replayed": response.status_code in (200, 507)})
+
+    async def get_status(self, bot_id: str) -> BotStatus:
+        """Current status; compare with `.state` (BotState, case-insensitive)."""
+        return await self._get(bot_id, "status", BotStatus.model_validate)
+
+    async def get_detail(self, bot_id: str) -> BotDetail:
+        """The bot record (platform, status timeline, custom attributes)."""
+        return await self._get(bot_id, "detail", BotDetail.model_validate)
+
+    async def remove_bot(self, bot_id: str) -> str:
+        """Make the bot leave (the API uses GET); recordings are kept. Returns its message."""
+        data = await self._get(bot_id, "remove_bot", lambda data: data)
+        message = data.get("message") if isinstance(data, dict) else None
+        return message if isinstance(message, str) else ""
+
+    async def get_audio(self, bot_id: str) -> MixedAudio:
+        """Mixed audio URL (presigned, 1 h). NotReadyError while processing."""
+        return await self._get(bot_id, "get_audio", MixedAudio.model_validate)
+
+    async def get_video(self, bot_id: str) -> CompositeVideo:
+        """Composite video URL (presigned, 10 min). NotReadyError while processing."""
+        return await self._get(bot_id, "get_video", CompositeVideo.model_validate)
+
+    async def get_audio_streams(self, bot_id: str) -> AudioManifest:
+        """Per-participant audio; `available=False` is a normal answer. NotReadyError if not yet."""
+        return await self._get(bot_id, "get_audio_streams", AudioManifest.model_validate)
+
+    async def get_recording_streams(self, bot_id: str) -> VideoManifest:
+        """Per-participant video, either documented shape. NotReadyError if not yet."""
+        return await self._get(bot_id, "get_recording_streams", VideoManifest.model_validate)
+
+    async def get_participants(self, bot_id: str) -> list[MeetingParticipant]:
+        """One entry per device (one person on two devices is two entries)."""
+        return await self._get(bot_id, "get_participants", _participants)
+
+    # Bounded waits --------------------------------------------------------------------------
+
+    async def wait_until_left(
+        self,
+        bot_id: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - poll deadline, see tasks.polling
+        initial_interval: float = 5.0,
+        max_interval: float = 30.0,
+    ) -> BotStatus:
+        """Poll status until the bot has left the meeting. Raises WaitTimeoutError."""
+
+        async def check() -> BotStatus:
+            status = await self.get_status(bot_id)
+            if status.state.has_left:
+                return status
+            raise NotReadyError(f"status {status.status or 'missing'}")
+
+        what = f"bot {bot_id} to leave the meeting"
+        return await self._wait(check, what, timeout, (initial_interval, max_interval))
+
+    async def wait_for_audio_streams(
+        self,
+        bot_id: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - poll deadline, see tasks.polling
+        initial_interval: float = 10.0,
+        max_interval: float = 30.0,
+    ) -> AudioManifest:
+        """Poll get_audio_streams while it answers "not ready". Raises WaitTimeoutError."""
+        check, what = partial(self.get_audio_streams, bot_id), f"audio streams of bot {bot_id}"
+        return await self._wait(check, what, timeout, (initial_interval, max_interval))
+
+    async def wait_for_recording_streams(
+        self,
+        bot_id: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - poll deadline, see tasks.polling
+        initial_interval: float = 10.0,
+        max_interval: float = 30.0,
+    ) -> VideoManifest:
+        """Poll get_recording_streams while it answers "not ready". Raises WaitTimeoutError."""
+        check, what = partial(self.get_recording_streams, bot_id), f"video streams of bot {bot_id}"
+        return await self._wait(check, what, timeout, (initial_interval, max_interval))
+
+    async def _wait(
+        self,
+        check: Callable[[], Awaitable[M]],
+        what: str,
+        timeout: float,  # noqa: ASYNC109 - poll deadline, see tasks.polling
+        every: tuple[float, float],
+    ) -> M:
+        return await wait_until(
+            check,
+            timeout=timeout,
+            what=what,
+            initial_interval=every[0],
+            max_interval=every[1],
+            clock=self._clock,
+            sleep=self._sleep,
+        )
+
+    # Transport ------------------------------------------------------------------------------
+
+    async def _get(self, bot_id: str, endpoint: str, validate: Callable[[object], T]) -> T:
+        response = await self._send(endpoint, "GET", f"/bots/{_checked_bot_id(bot_id)}/{endpoint}")
+        return _parse(validate, self._json(response, endpoint), endpoint)
+
+    async def _send(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        *,
+        json: object = None,
+        headers: Mapping[str, str] | None = None,
+        retry: bool = True,
+    ) -> httpx.Response:
+        """One request, retried while the failure is transient and the budget allows."""
+        key = self._api_key.get_secret_value() if self._api_key else ""
+        key = key or self._settings.require_api_key()  # raises, saying what to set
+        all_headers = {
+            "Authorization": f"Token {key}",
+            "Accept": "application/json",
+            "User-Agent": _USER_AGENT,
+            **(headers or {}),
+        }
+        started = self._clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            cause: Exception | None = None
+            try:
+                response = await self._http.request(
+                    method,
+                    self._base_url + path,
+                    json=json,
+                    headers=all_headers,
+                    timeout=self._timeout or httpx.USE_CLIENT_DEFAULT,
+                )
+            except httpx.TimeoutException as exc:
+                error: MeetStreamError = APITimeoutError(f"{op}: {type(exc).__name__}")
+                cause = exc
+            except httpx.TransportError as exc:
+                error, cause = APIConnectionError(f"{op}: {type(exc).__name__}"), exc
+            except httpx.RequestError as exc:  # decoding errors, redirect loops: not transient
+                raise UnexpectedResponseError(f"{op}: {type(exc).__name__}; {_CHECK_URL}") from exc
+            else:
+                if _succeeded(response.status_code, replay_ok=op == "create_bot"):
+                    return response
+                error = error_from_response(response, key)
+            delay = self._delay(error, attempt, started) if retry else None
+            if delay is None:
+                raise error from cause
+            logger.warning(
+                "MeetStream %s failed (%s, HTTP %s); retry %d of %d in %.2fs",
+                op,
+                type(error).__name__,
+                error.status_code,
+                attempt,
+                self._max_attempts - 1,
+                delay,
+            )
+            await self._sleep(delay)
+
+    def _delay(self, error: MeetStreamError, attempt: int, started: float) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up now."""
+        if not is_transient(error) or attempt >= self._max_attempts:
+            return None
+        if error.retry_after is not None:
+            delay = min(error.retry_after, self._retry_after_cap)
+        else:
+            # Full jitter: spreads the retries of many workers hit by the same outage.
+            ceiling = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
+            delay = self._rng.uniform(0, ceiling)
+        if self._clock() - started + delay > self._max_total_seconds:
+            return None
+        return delay
+
+    def _json(self, response: httpx.Response, op: str) -> object:
+        text = response.text
+        if text.strip():
+            try:
+                parsed: object = response.json()
+            except ValueError:
+                pass
+            else:
+                return parsed
+        kind = (
+            "an empty body"
+            if not text.strip()
+            else "an HTML page"
+            if text.lstrip().startswith("<")
+            else "invalid or truncated JSON"
+        )
+        raise UnexpectedResponseError(
+            f"{op}: the API answered HTTP {response.status_code} with {kind}; {_CHECK_URL}",
+            status_code=response.status_code,
+            body_excerpt=excerpt(text, *self._secrets()),
+            request_id=response.headers.get("x-request-id"),
+        )
+
+    def _secrets(self) -> tuple[str, ...]:
+        key = self._api_key.get_secret_value() if self._api_key else ""
+        return (key,) if key else ()
+
+
+def _participants(data: object) -> list[MeetingParticipant]:
+    if isinstance(data, dict) and isinstance(data.get("participants"), list):
+        data = data["participants"]  # a wrapped list too: be liberal on input
+    return _PARTICIPANTS.validate_python(data)
+
+
+def _succeeded(status: int, *, replay_ok: bool) -> bool:
+    # 202 is 2xx but "not ready"; 507 is only a success as create_bot's idempotent replay.
+    return (200 <= status < 300 and status != 202) or (replay_ok and status == 507)
+
+
+def _checked_bot_id(bot_id: str) -> str:
+    if not isinstance(bot_id, str) or not _BOT_ID.fullmatch(bot_id) or ".." in bot_id:
+        raise ValueError(
+            f"invalid bot id {str(bot_id)[:80]!r}: expected 1-128 letters, digits or ._:~-"
+        )
+    return bot_id
+
+
+def _parse(validate: Callable[[object], T], data: object, op: str) -> T:
+    """Validate an answer; a shape error names the fields, never the values (they hold URLs)."""
+    try:
+        return validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:3]
+        )
+        # `from None`: the ValidationError's own text quotes the input, presigned URLs included.
+        raise UnexpectedResponseError(
+            f"{op}: the answer does not have the expected shape ({problems}); {_CHECK_URL}"
+        ) from None

@@ -1,0 +1,135 @@
+"""Response models: liberal parsing, normalized states, URLs kept out of reprs."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks.models import (
+    AudioManifest,
+    BotDetail,
+    BotState,
+    BotStatus,
+    CompositeVideo,
+    MixedAudio,
+    Segment,
+    VideoManifest,
+)
+
+SECRET_URL = "https://bucket.s3.amazonaws.com/a.webm?X-Amz-Signature=deadbeef"
+
+
+@pytest.mark.parametrize(
+    ("raw", "state"),
+    [
+        ("ERROR", BotState.ERROR),
+        ("FAILED", BotState.ERROR),
+        ("failed", BotState.ERROR),
+        ("Error", BotState.ERROR),
+        ("inmeeting", BotState.IN_MEETING),
+        ("InMeeting", BotState.IN_MEETING),
+        ("in_meeting", BotState.IN_MEETING),
+        ("InWaitingRoom", BotState.IN_WAITING_ROOM),
+        ("in-waiting-room", BotState.IN_WAITING_ROOM),
+        ("Stopped", BotState.STOPPED),
+        ("NotAllowed", BotState.NOT_ALLOWED),
+        ("done", BotState.DONE),
+        ("Teleporting", BotState.UNKNOWN),
+        ("", BotState.UNKNOWN),
+        (None, BotState.UNKNOWN),
+    ],
+)
+def test_bot_state_parse(raw: str | None, state: BotState) -> None:
+    assert BotState.parse(raw) is state
+
+
+@pytest.mark.parametrize(
+    ("state", "left"),
+    [
+        (BotState.IN_MEETING, False),
+        (BotState.JOINING, False),
+        (BotState.STOPPED, True),
+        (BotState.DENIED, True),
+        (BotState.ERROR, True),
+        (BotState.DONE, True),
+    ],
+)
+def test_has_left(state: BotState, left: bool) -> None:
+    assert state.has_left is left
+
+
+def test_extra_fields_are_ignored() -> None:
+    status = BotStatus.model_validate({"bot_id": "b1", "status": "InMeeting", "new_field": 1})
+    assert status.state is BotState.IN_MEETING
+    assert not hasattr(status, "new_field")
+
+
+def test_detail_unwraps_bot_details() -> None:
+    detail = BotDetail.model_validate({"bot_details": {"BotID": "b1", "Platform": "zoom"}})
+    assert (detail.bot_id, detail.platform) == ("b1", "zoom")
+
+
+def test_urls_are_hidden_from_reprs() -> None:
+    assert "deadbeef" not in repr(Segment(url=SECRET_URL))
+    assert "deadbeef" not in repr(MixedAudio(audio_url=SECRET_URL))
+    assert "deadbeef" not in repr(CompositeVideo(video_url=SECRET_URL))
+    manifest = AudioManifest.model_validate(
+        {
+            "participants": [
+                {"participant_name": "A", "streams": [{"segments": [{"url": SECRET_URL}]}]}
+            ]
+        }
+    )
+    assert "deadbeef" not in repr(manifest)
+
+
+def _nested_video() -> dict[str, object]:
+    segment = {"segment_index": 0, "url": SECRET_URL, "filename": "Jane_0.webm"}
+    return {
+        "bot_id": "b1",
+        "video_status": "Success",
+        "recording_streams_available": True,
+        "participants": [
+            {"participant_name": "Jane", "streams": [{"stream_id": "s1", "segments": [segment]}]}
+        ],
+        "screenshares": [
+            {"participant_name": "Jane", "streams": [{"stream_id": "s2", "segments": [segment]}]}
+        ],
+    }
+
+
+def _flat_video() -> list[dict[str, object]]:
+    return [
+        {"participant": {"name": "Jane"}, "download_url": SECRET_URL, "type": "webcam"},
+        {"participant": {"name": "Jane"}, "download_url": SECRET_URL, "type": "screenshare"},
+    ]
+
+
+@pytest.mark.parametrize("shape", [_nested_video, _flat_video])
+def test_both_video_shapes_parse_into_one_model(shape: object) -> None:
+    manifest = VideoManifest.model_validate(shape())  # type: ignore[operator]
+    assert manifest.available
+    assert [p.participant_name for p in manifest.participants] == ["Jane"]
+    assert [p.participant_name for p in manifest.screenshares] == ["Jane"]
+    assert manifest.participants[0].streams[0].segments[0].url == SECRET_URL
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"bot_id": "b1", "recording_streams_available": False, "participants": []},
+        {"bot_id": "b1", "recording_streams_available": False, "message": "No video streams."},
+        [],
+    ],
+)
+def test_no_video_streams_is_a_value(body: object) -> None:
+    manifest = VideoManifest.model_validate(body)
+    assert not manifest.available
+    assert manifest.participants == []
+
+
+def test_no_audio_streams_is_a_value() -> None:
+    manifest = AudioManifest.model_validate(
+        {"bot_id": "b1", "audio_streams_available": False, "participants": [], "message": "No."}
+    )
+    assert not manifest.available
+    assert manifest.participants == []
