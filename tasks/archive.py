@@ -278,7 +278,7 @@ async def archive_file(
     except BaseException as exc:
         try:  # shielded: a second cancellation must not leave an upload half-aborted
             await asyncio.shield(asyncio.to_thread(writer.discard))
-        except Exception:
+        except Exception:  # noqa: BLE001 - best effort after the real error
             logger.warning("%s: could not discard the partial copy", describe(item))
         if isinstance(exc, OSError):  # storage failures (permissions, S3 errors, size check)
             raise ArchiveError(f"{describe(item)}: storage write failed: {exc}") from None

@@ -229,15 +229,22 @@ def dataset(name: str, root: str, storage_options: Mapping[str, Any] | None = No
     fs.invalidate_cache()
     if not fs.isdir(path):
         return ds.InMemoryDataset(schema.empty_table())
+    # Imported here: compaction builds on this module. live_files leaves out in-flight temp
+    # files and per-bot files that a compacted file already holds (a compaction that
+    # crashed between publishing and deleting must not show those rows twice).
+    from tasks.compaction import live_files
+
+    files = live_files(root, name, storage_options=dict(storage_options or {}))
+    if not files:
+        return ds.InMemoryDataset(schema.empty_table())
     partitioning = ds.partitioning(pa.schema([schema.field(PARTITION)]), flavor="hive")
-    # ignore_prefixes skips our in-flight temp files (".bot-....tmp").
     return ds.dataset(
-        path,
+        files,
         schema=schema,
         format="parquet",
         filesystem=fs,
         partitioning=partitioning,
-        ignore_prefixes=[".", "_"],
+        partition_base_dir=path,
     )
 
 

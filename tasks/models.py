@@ -113,12 +113,42 @@ class BotDetail(_Liberal):
     status_timeline: dict[str, Any] = Field(default_factory=dict, alias="StatusTimeline")
     custom_attributes: dict[str, Any] = Field(default_factory=dict)
 
+    meeting_link: str | None = Field(default=None, alias="MeetingLink")
+    bot_name: str | None = Field(default=None, alias="BotName")
+
     @model_validator(mode="before")
     @classmethod
     def _unwrap(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("bot_details"), dict):
             return data["bot_details"]
         return data
+
+    def exit_state(self) -> BotState:
+        """How the bot left the meeting, even once its status has moved on to Done.
+
+        A status poll may first see `Done`, which hides whether the bot was stopped, denied
+        or never admitted; the timeline keeps the exit stage.
+        """
+        reached = {
+            stage.casefold()
+            for stage, entry in self.status_timeline.items()
+            if not isinstance(entry, dict) or entry.get("status", True)
+        }
+        for stage, state in _EXIT_STAGES:
+            if stage in reached:
+                return state
+        return BotState.parse(self.status)
+
+
+# Checked in this order: a crash or refusal outranks the Stopped that may follow it.
+_EXIT_STAGES = (
+    ("error", BotState.ERROR),
+    ("botrejected", BotState.DENIED),
+    ("denied", BotState.DENIED),
+    ("botnotallowed", BotState.NOT_ALLOWED),
+    ("notallowed", BotState.NOT_ALLOWED),
+    ("stopped", BotState.STOPPED),
+)
 
 
 class Segment(_Liberal):

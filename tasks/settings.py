@@ -45,6 +45,16 @@ class Settings(BaseSettings):
         description="S3-compatible endpoint (MinIO, moto); unset for AWS S3.",
     )
     http_timeout_seconds: float = Field(default=30.0, gt=0)
+    poll_interval_seconds: float = Field(
+        default=5.0, gt=0, description="First pause between status or manifest polls."
+    )
+    poll_max_interval_seconds: float = Field(
+        default=30.0, gt=0, description="Longest pause between polls (backoff cap)."
+    )
+    processing_timeout_seconds: float = Field(
+        default=3600.0, gt=0, description="How long to wait for manifests after the bot left."
+    )
+    archive_concurrency: int = Field(default=4, ge=1, description="Files copied at once per bot.")
 
     def require_api_key(self) -> str:
         """Return the API key, or raise MissingApiKeyError saying what to set."""

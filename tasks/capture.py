@@ -1,0 +1,347 @@
+"""One meeting's capture, as plain async steps: create, wait, collect, archive, catalogue.
+
+`tasks.steps` wraps each step in a Prefect task; nothing here imports Prefect, so every
+step runs and tests without a Prefect API. The traps guarded here:
+
+- the idempotency key is derived once per request, from the request itself, so a retried
+  task or a re-run flow replays the same bot (507) instead of paying for a second one;
+- presigned URLs expire after 10 minutes, so manifests never leave this module with their
+  URLs: `Manifests.without_urls()` is what callers keep, and the archive step re-fetches
+  the manifest whenever a URL has died;
+- Denied / NotAllowed / Error bots and "no streams available" are outcomes to catalogue,
+  not exceptions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, Field, field_validator
+
+from tasks import archive, catalog, join
+from tasks.client import MeetStreamClient
+from tasks.errors import NotFoundError, NotReadyError
+from tasks.models import (
+    ArchivedMedia,
+    AudioManifest,
+    BotState,
+    CompositeVideo,
+    MediaFile,
+    MixedAudio,
+    VideoManifest,
+)
+
+_T = TypeVar("_T")
+_KEY_NAMESPACE = uuid.UUID("5b0f5d1e-8a53-4c5e-9a43-2f1d3f0c7a10")
+
+
+class MeetingRequest(BaseModel):
+    """What a user asks for: one bot in one meeting. Rendered as a form in the Prefect UI."""
+
+    meeting_link: str = Field(description="Zoom, Google Meet or Teams meeting link.")
+    bot_name: str = Field(default="Meeting Recorder", description="Name the bot joins with.")
+    join_at: dt.datetime | None = Field(
+        default=None, description="When the bot should join (ISO-8601); empty means now."
+    )
+    custom_attributes: dict[str, str] = Field(
+        default_factory=dict, description="Echoed by MeetStream and stored in the catalog."
+    )
+    request_id: str | None = Field(
+        default=None,
+        description="Stable id of this request; the bot's idempotency key is derived from it. "
+        "Leave empty to derive it from the link and join time.",
+    )
+    max_meeting_minutes: int = Field(
+        default=240, ge=10, le=300, description="Longest the meeting may last (bot timeout)."
+    )
+    composite_video: bool = Field(
+        default=True, description="Also record and archive the composite video."
+    )
+
+    @field_validator("join_at")
+    @classmethod
+    def _utc(cls, value: dt.datetime | None) -> dt.datetime | None:
+        """A join time without a zone is read as UTC, so every worker agrees on it."""
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value
+
+
+def platform_from_link(link: str) -> str | None:
+    """zoom / google_meet / teams from the meeting link's host, None when unknown."""
+    host = (httpx.URL(link).host or "").casefold()
+    if host == "zoom.us" or host.endswith(".zoom.us"):
+        return "zoom"
+    if host == "meet.google.com":
+        return "google_meet"
+    if host.startswith("teams.") and host.endswith((".microsoft.com", ".live.com")):
+        return "teams"
+    return None
+
+
+def idempotency_key(request: MeetingRequest, *, run_scope: str) -> str:
+    """Derive the create-bot idempotency key from the request, once.
+
+    With a request_id or a join time the key depends only on the request, so any re-run
+    of that request replays the same bot. Without either (an ad-hoc "join now"), the run
+    scope (the flow run id) keeps retries of this run on one bot while a new run of the
+    same link - the same meeting room next week - gets a new bot.
+    """
+    if request.request_id:
+        basis = f"request|{request.request_id}"
+    elif request.join_at is not None:
+        basis = f"link|{request.meeting_link}|{request.join_at.isoformat()}"
+    else:
+        basis = f"run|{request.meeting_link}|{run_scope}"
+    return str(uuid.uuid5(_KEY_NAMESPACE, basis))
+
+
+def leave_deadline_seconds(request: MeetingRequest, *, now: dt.datetime | None = None) -> float:
+    """How long to wait for the bot to leave: until the join time, plus the longest meeting,
+    plus the longest waiting room (30 min on Teams) and a margin for joining and leaving."""
+    now = now or dt.datetime.now(dt.UTC)
+    until_join = 0.0
+    if request.join_at is not None:
+        join_at = (
+            request.join_at if request.join_at.tzinfo else request.join_at.replace(tzinfo=dt.UTC)
+        )
+        until_join = max(0.0, (join_at - now).total_seconds())
+    return until_join + request.max_meeting_minutes * 60 + 30 * 60 + 10 * 60
+
+
+async def create_bot(client: MeetStreamClient, request: MeetingRequest, key: str) -> dict[str, Any]:
+    """Create (or replay) the bot; returns its id, create-time status and whether replayed."""
+    created = await client.create_bot(
+        meeting_link=request.meeting_link,
+        bot_name=request.bot_name,
+        idempotency_key=key,
+        audio_separate_streams=True,
+        video_separate_streams=True,
+        video_required=request.composite_video,
+        join_at=request.join_at,
+        custom_attributes=request.custom_attributes or None,
+    )
+    return {"bot_id": created.bot_id, "status": created.status, "replayed": created.replayed}
+
+
+class Manifests(BaseModel):
+    """Everything MeetStream delivered for one bot. Holds presigned URLs until stripped."""
+
+    audio: AudioManifest | None = None
+    video: VideoManifest | None = None
+    mixed: MixedAudio | None = None
+    composite: CompositeVideo | None = None
+
+    def without_urls(self) -> Manifests:
+        """A copy safe to return from a task, log or persist: every URL blanked."""
+        data = self.model_dump(by_alias=True)
+        for side in ("audio", "video"):
+            for group in ("participants", "screenshares"):
+                for person in (data.get(side) or {}).get(group, []):
+                    for stream in person["streams"]:
+                        for segment in stream["segments"]:
+                            segment["url"] = None
+        if data.get("mixed"):
+            data["mixed"]["audio_url"] = ""
+        if data.get("composite"):
+            data["composite"]["video_url"] = ""
+        return Manifests.model_validate(data)
+
+
+async def fetch_manifests(
+    client: MeetStreamClient,
+    bot_id: str,
+    *,
+    state: BotState,
+    deadline_seconds: float,
+    poll_interval: float,
+    poll_max_interval: float,
+) -> Manifests:
+    """Wait (bounded) for both per-participant manifests and the mixed media.
+
+    NotAllowed / Denied bots recorded nothing, so there is nothing to wait for.
+    """
+    if state.produced_no_media:
+        return Manifests()
+    audio = await client.wait_for_audio_streams(
+        bot_id,
+        timeout=deadline_seconds,
+        initial_interval=poll_interval,
+        max_interval=poll_max_interval,
+    )
+    video = await client.wait_for_recording_streams(
+        bot_id,
+        timeout=deadline_seconds,
+        initial_interval=poll_interval,
+        max_interval=poll_max_interval,
+    )
+    mixed = await _optional(client.get_audio(bot_id))
+    composite = await _optional(client.get_video(bot_id))
+    return Manifests(audio=audio, video=video, mixed=mixed, composite=composite)
+
+
+async def _optional(call: Awaitable[_T]) -> _T | None:
+    """Mixed audio / composite video are extras: absent or unfinished means None."""
+    try:
+        return await call
+    except (NotFoundError, NotReadyError):
+        return None
+
+
+async def archive_media(
+    client: MeetStreamClient,
+    http: httpx.AsyncClient,
+    bot_id: str,
+    manifests: Manifests,
+    *,
+    media_root: str,
+    storage_options: Mapping[str, object],
+    expected: Mapping[str, str],
+    concurrency: int = 4,
+) -> list[ArchivedMedia]:
+    """Copy every planned file into storage; a dead URL re-fetches the manifest it came from."""
+    current = manifests
+    items = archive.plan_media(
+        bot_id, current.audio, current.video, current.mixed, current.composite
+    )
+
+    async def fetch_url(item: MediaFile, refresh: bool) -> str:
+        nonlocal current
+        if refresh:
+            current = await _refetch(client, bot_id, item, current)
+        return archive.segment_url(
+            item, current.audio, current.video, current.mixed, current.composite
+        )
+
+    return await archive.archive_all(
+        items,
+        fetch_url_for=fetch_url,
+        http=http,
+        media_root=media_root,
+        storage_options=storage_options,
+        expected=expected,
+        concurrency=concurrency,
+    )
+
+
+async def _refetch(
+    client: MeetStreamClient, bot_id: str, item: MediaFile, current: Manifests
+) -> Manifests:
+    if item.kind == "audio":
+        return current.model_copy(update={"audio": await client.get_audio_streams(bot_id)})
+    if item.kind in ("webcam", "screenshare"):
+        return current.model_copy(update={"video": await client.get_recording_streams(bot_id)})
+    if item.kind == "mixed_audio":
+        return current.model_copy(update={"mixed": await client.get_audio(bot_id)})
+    return current.model_copy(update={"composite": await client.get_video(bot_id)})
+
+
+def outcome_for(state: BotState, manifests: Manifests) -> tuple[str, str]:
+    """(outcome, reason) for the bots table."""
+    if state is BotState.DENIED:
+        return "denied", "The host refused the bot entry."
+    if state is BotState.NOT_ALLOWED:
+        return "not_allowed", "The bot was never admitted from the waiting room."
+    audio_ok = manifests.audio is not None and manifests.audio.available
+    video_ok = manifests.video is not None and manifests.video.available
+    if state is BotState.ERROR:
+        return "error", "The bot's session crashed; media may be partial."
+    if not audio_ok and not video_ok:
+        messages = [m.message for m in (manifests.audio, manifests.video) if m and m.message]
+        return "no_media", " ".join(messages) or "No audio or video streams available."
+    return "captured", ""
+
+
+def write_catalog(
+    *,
+    catalog_root: str,
+    storage_options: Mapping[str, object],
+    request: MeetingRequest,
+    key: str,
+    bot_id: str,
+    platform: str | None,
+    state: BotState,
+    manifests: Manifests,
+    media: Sequence[ArchivedMedia],
+    created_at: dt.datetime | None,
+    left_at: dt.datetime | None,
+    outcome: tuple[str, str] | None = None,
+    run_id: str | None = None,
+) -> catalog.BotRecord:
+    """Join the manifests and write this bot's rows (replacing any earlier ones)."""
+    participants = join.join_participants(
+        bot_id, manifests.audio, manifests.video, media, platform=platform
+    )
+    outcome_name, reason = outcome or outcome_for(state, manifests)
+    record = catalog.bot_record(
+        bot_id=bot_id,
+        request_id=key,
+        bot_name=request.bot_name,
+        meeting_link=request.meeting_link,
+        platform=platform,
+        final_status=state.value,
+        outcome=outcome_name,
+        reason=reason,
+        created_at=created_at,
+        left_at=left_at,
+        join_at=request.join_at,
+        audio=manifests.audio,
+        video=manifests.video,
+        media=media,
+        participants=participants,
+        custom_attributes=request.custom_attributes,
+        run_id=run_id,
+    )
+    catalog.write_bot(
+        catalog_root,
+        bot=record,
+        media=media,
+        participants=participants,
+        storage_options=storage_options,
+    )
+    return record
+
+
+def record_failure(
+    *,
+    catalog_root: str,
+    storage_options: Mapping[str, object],
+    request: MeetingRequest,
+    key: str,
+    bot_id: str,
+    reason: str,
+    created_at: dt.datetime | None,
+) -> bool:
+    """Catalogue a bot whose capture failed, unless it already has rows.
+
+    An earlier successful run's rows are better than a failure row with no media, so they
+    are kept; a re-run that succeeds replaces the failure row. Returns whether it wrote.
+    """
+    known = catalog.read_table(
+        "bots",
+        catalog_root,
+        filters=[("bot_id", "==", bot_id)],
+        columns=["bot_id"],
+        storage_options=storage_options,
+    )
+    if len(known):
+        return False
+    write_catalog(
+        catalog_root=catalog_root,
+        storage_options=storage_options,
+        request=request,
+        key=key,
+        bot_id=bot_id,
+        platform=platform_from_link(request.meeting_link),
+        state=BotState.UNKNOWN,
+        manifests=Manifests(),
+        media=[],
+        created_at=created_at,
+        left_at=None,
+        outcome=("failed", reason),
+    )
+    return True

@@ -1,0 +1,247 @@
+"""End-to-end harness: a real Prefect server, the simulator, the `meetstream` process work
+pool, the deployments of prefect.yaml and a worker, all on 127.0.0.1, once per session.
+
+Every process is started from this Python process in its own process group with SIGINT
+restored to its default (a process started from a non-interactive shell inherits SIGINT
+ignored, and the worker turns one SIGTERM into SIGINT), and is stopped by its own PID /
+process group: SIGINT, then SIGTERM, then SIGKILL on timeout. Nothing is stopped by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+API_KEY = "sk_e2e_simulator_key_0123456789"
+MEETING = "https://zoom.us/j/5550001111?pwd=e2e-secret"
+FANOUT = ("https://meet.google.com/abc-defg-hij", "https://zoom.us/j/5550002222")
+
+# Restore SIGINT's default disposition, then become the real program.
+_LAUNCH = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    api_url: str
+    simulator_url: str
+    catalog_root: Path
+    media_root: Path
+    work_dir: Path
+    logs: dict[str, Path]
+    meeting: str = MEETING
+    fanout: tuple[str, str] = FANOUT
+
+    def tail(self) -> str:
+        """The end of every process log, for failure messages."""
+        parts = []
+        for name, path in self.logs.items():
+            text = path.read_text(errors="replace") if path.exists() else ""
+            parts.append(f"--- {name} ---\n{text[-3000:]}")
+        return "\n".join(parts)
+
+
+class Processes:
+    """Processes this session started; stopped in reverse order by PID / process group."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, argv: Sequence[str], env: dict[str, str], log: Path) -> None:
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-c", _LAUNCH, *argv],
+                cwd=PROJECT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: children stop with it
+            )
+        self.started.append((name, process))
+
+    def stop_all(self) -> None:
+        for _name, process in reversed(self.started):
+            _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    for sig, wait in ((signal.SIGINT, 15.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        if process.poll() is not None:
+            break
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)  # pgid == pid: start_new_session
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=wait)
+    # Flow-run children left in the group after the leader exited.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _base_env(prefect_home: Path, api_url: str) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("MEETSTREAM_", "AWS_", "PREFECT_"))
+    }
+    env.update(
+        {
+            "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+            "PREFECT_HOME": str(prefect_home),
+            "PREFECT_API_URL": api_url,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_CLI_PROMPT": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float, stack: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode}\n{stack}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        time.sleep(0.25)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s\n{stack}")
+
+
+def _cli(argv: Sequence[str], env: dict[str, str], timeout: float = 120) -> str:
+    done = subprocess.run(
+        [str(BIN / "prefect"), *argv],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"prefect {' '.join(argv)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def _scenario(path: Path) -> Path:
+    """Short meetings (2 meeting-minutes, 5/10 s processing) with known participants."""
+    script = {
+        "duration": 120,
+        "join_delay": 2,
+        "processing": {"audio_delay": 5, "video_delay": 10},
+        "participants": [
+            {"name": "Ana Souza", "speech": [[0, 40]], "camera": [[0, 120]]},
+            {"name": "Ben Carter", "speech": [[40, 90]]},
+            {"name": "Chen Wei", "speech": [[90, 120]], "camera": [[10, 60]]},
+        ],
+    }
+    path.write_text(yaml.safe_dump({"meetings": {link: script for link in (MEETING, *FANOUT)}}))
+    return path
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The whole deployment, ready to take runs."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    tmp = tmp_path_factory.mktemp("e2e")
+    api_port, sim_port = free_port(), free_port()
+    api_url = f"http://127.0.0.1:{api_port}/api"
+    sim_url = f"http://127.0.0.1:{sim_port}/api/v1"
+    logs = {n: tmp / f"{n}.log" for n in ("server", "simulator", "worker")}
+    work = tmp / "work"
+    work.mkdir()
+    built = Stack(api_url, sim_url, tmp / "catalog", tmp / "media", work, logs)
+    procs = Processes()
+    try:
+        server_env = _base_env(tmp / "server-home", api_url)
+        server_env["PREFECT_UI_ENABLED"] = "false"
+        server_env.pop("PREFECT_API_URL")
+        procs.start(
+            "server",
+            [
+                str(BIN / "prefect"),
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                f"{api_port}",
+            ],
+            server_env,
+            logs["server"],
+        )
+        scenario = _scenario(tmp / "scenario.yaml")
+        procs.start(
+            "simulator",
+            [
+                sys.executable,
+                "-m",
+                "simulator",
+                "--port",
+                f"{sim_port}",
+                "--api-key",
+                API_KEY,
+                "--speed",
+                "60",
+                "--scenario",
+                str(scenario),
+            ],
+            _base_env(tmp / "client-home", api_url),
+            logs["simulator"],
+        )
+        server = procs.started[0][1]
+        _wait_healthy(f"{api_url}/health", server, 90, built.tail())
+        _wait_healthy(f"{sim_url}/bot", procs.started[1][1], 30, built.tail())
+
+        client_env = _base_env(tmp / "client-home", api_url)
+        _cli(["work-pool", "create", "meetstream", "--type", "process"], client_env)
+        deploy_env = {
+            **client_env,
+            "MEETSTREAM_PROJECT_DIR": str(PROJECT),
+            "MEETSTREAM_MEETINGS_URL": str(work / "meetings.csv"),
+        }
+        _cli(["--no-prompt", "deploy", "--all"], deploy_env)
+
+        worker_env = {
+            **client_env,
+            "PREFECT_WORKER_QUERY_SECONDS": "1",
+            "PREFECT_WORKER_PREFETCH_SECONDS": "1",
+            "MEETSTREAM_API_URL": sim_url,
+            "MEETSTREAM_API_KEY": API_KEY,
+            "MEETSTREAM_CATALOG_ROOT": str(built.catalog_root),
+            "MEETSTREAM_MEDIA_ROOT": str(built.media_root),
+            "MEETSTREAM_POLL_INTERVAL_SECONDS": "0.2",
+            "MEETSTREAM_POLL_MAX_INTERVAL_SECONDS": "0.5",
+            "MEETSTREAM_PROCESSING_TIMEOUT_SECONDS": "60",
+        }
+        procs.start(
+            "worker",
+            [str(BIN / "prefect"), "worker", "start", "--pool", "meetstream", "--type", "process"],
+            worker_env,
+            logs["worker"],
+        )
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            yield built
+    finally:
+        procs.stop_all()

@@ -1,0 +1,225 @@
+"""The capture flows through Prefect, against the simulator over a real socket.
+
+One Prefect test API serves the whole session (`prefect_api`); the simulator runs on a
+free 127.0.0.1 port for this module. Faults are injected through the simulator's admin
+API, exactly as a user would script them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+
+from flows.capture import CaptureFailedError, capture_meeting, capture_meetings, collect_bot
+from flows.demo import DEMO_SCENARIO
+from simulator.scenario import load_scenario
+from simulator.server import serve_in_thread
+from simulator.state import DEMO_API_KEY, SimulatorConfig
+from tasks import catalog
+from tasks.capture import MeetingRequest
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+ZOOM = "https://zoom.us/j/1000000001"
+
+
+@pytest.fixture(scope="module")
+def simulator_url() -> Iterator[str]:
+    config = SimulatorConfig(scenario=load_scenario(DEMO_SCENARIO), speed=600)
+    with serve_in_thread(config) as url:
+        yield url
+
+
+@pytest.fixture
+def api(simulator_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point the pipeline at the simulator; clears faults left by a failed test."""
+    monkeypatch.setenv("MEETSTREAM_API_URL", simulator_url)
+    monkeypatch.setenv("MEETSTREAM_API_KEY", DEMO_API_KEY)
+    monkeypatch.setenv("MEETSTREAM_POLL_INTERVAL_SECONDS", "0.1")
+    monkeypatch.setenv("MEETSTREAM_POLL_MAX_INTERVAL_SECONDS", "0.5")
+    yield simulator_url
+    httpx.delete(_admin(simulator_url, "faults"))
+
+
+def _admin(api_url: str, path: str) -> str:
+    return api_url.removesuffix("/api/v1") + f"/_simulator/{path}"
+
+
+def _fault(api_url: str, **rule: Any) -> None:
+    httpx.post(_admin(api_url, "faults"), json=rule).raise_for_status()
+
+
+def _roots(tmp_path: Path) -> dict[str, str]:
+    return {"media_root": str(tmp_path / "media"), "catalog_root": str(tmp_path / "catalog")}
+
+
+def _tables(root: str) -> dict[str, pd.DataFrame]:
+    return {name: catalog.read_table(name, root) for name in ("bots", "media", "participants")}
+
+
+def _assert_media_on_disk(media: pd.DataFrame) -> None:
+    for row in media.itertuples():
+        data = Path(row.storage_uri.removeprefix("file://")).read_bytes()
+        assert len(data) == row.bytes
+        assert hashlib.sha256(data).hexdigest() == row.sha256
+
+
+def test_demo_meetings_are_catalogued_with_every_case(demo_catalog: str) -> None:
+    t = _tables(demo_catalog)
+    bots = t["bots"].set_index("meeting_link_redacted")
+    assert len(bots) == 5
+    assert bots["outcome"].value_counts().to_dict() == {"captured": 4, "denied": 1}
+    assert set(bots["platform"]) == {"zoom", "google_meet", "teams"}
+    people = t["participants"].merge(t["bots"][["bot_id", "meeting_link_redacted"]], on="bot_id")
+    alex = people[people["participant_name"] == "Alex Kim"]
+    assert len(alex) == 4
+    assert set(alex["match"]) == {"ambiguous"}
+    teams = people[people["meeting_link_redacted"].str.contains("teams")]
+    assert set(teams["match"]) == {"video_only"}
+    camille = people[people["participant_name"] == "Camille Laurent"]
+    assert camille["match"].tolist() == ["video_only"]
+    big = bots.loc["https://zoom.us/j/1000000018"]
+    assert bool(big["speaker_cap_reached"])
+    assert bool(big["camera_cap_reached"])
+    assert (t["media"]["bot_id"].value_counts() > 0).all()
+    _assert_media_on_disk(t["media"])
+
+
+def test_nothing_secret_reaches_the_catalog(demo_catalog: str) -> None:
+    for name, frame in _tables(demo_catalog).items():
+        for column in frame.select_dtypes(include=["object", "string"]).columns:
+            text = " ".join(frame[column].dropna().astype(str))
+            assert "X-Amz-Signature" not in text, (name, column)
+            assert DEMO_API_KEY not in text, (name, column)
+            assert "pwd=" not in text, (name, column)
+
+
+async def test_rerun_replays_the_same_bot_and_leaves_the_same_rows(
+    api: str, tmp_path: Path
+) -> None:
+    request = MeetingRequest(meeting_link=f"{ZOOM}?pwd=s3cret", request_id="rerun-test")
+    first = await capture_meeting(request, **_roots(tmp_path))
+    before = _tables(_roots(tmp_path)["catalog_root"])
+    second = await capture_meeting(request, **_roots(tmp_path))
+    after = _tables(_roots(tmp_path)["catalog_root"])
+
+    assert first["bot_id"] == second["bot_id"]
+    bots = httpx.get(_admin(api, "bots")).json()["bots"]
+    assert [b["bot_id"] for b in bots].count(first["bot_id"]) == 1
+    for name in ("media", "participants"):
+        stable = [c for c in before[name].columns if not c.endswith("_at")]
+        pd.testing.assert_frame_equal(
+            before[name][stable].sort_values(stable[:3]).reset_index(drop=True),
+            after[name][stable].sort_values(stable[:3]).reset_index(drop=True),
+        )
+    assert len(after["bots"]) == 1
+    assert "s3cret" not in after["bots"]["meeting_link_redacted"].iloc[0]
+
+
+async def test_expired_urls_and_dropped_downloads_are_refetched_and_resumed(
+    api: str, tmp_path: Path
+) -> None:
+    request = MeetingRequest(meeting_link=ZOOM, request_id="expiry-test")
+    _fault(api, endpoint="get_audio_streams", expire_after=0, count=1)
+    _fault(api, endpoint="media", drop_after_bytes=2000, count=2)
+    result = await capture_meeting(request, **_roots(tmp_path))
+
+    assert result["outcome"] == "captured"
+    media = catalog.read_table("media", _roots(tmp_path)["catalog_root"])
+    assert set(media["kind"]) >= {"audio", "webcam", "screenshare"}
+    _assert_media_on_disk(media)
+    remaining = httpx.get(_admin(api, "faults")).json()["faults"]
+    assert remaining == []  # both faults fired
+
+
+async def test_a_crash_between_archive_and_catalog_heals_on_rerun(
+    api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = MeetingRequest(meeting_link=ZOOM, request_id="crash-test")
+    real_write = catalog.write_bot
+    calls = {"n": 0}
+
+    def crash_once(*args: Any, **kwargs: Any) -> dict[str, str]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError("simulated crash while writing the catalog")
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(catalog, "write_bot", crash_once)
+    with pytest.raises(CaptureFailedError, match="simulated crash"):
+        await capture_meeting(request, **_roots(tmp_path))
+    failed = _tables(_roots(tmp_path)["catalog_root"])
+    assert failed["bots"]["outcome"].tolist() == ["failed"]
+    assert "simulated crash" in failed["bots"]["reason"].iloc[0]
+    assert failed["media"].empty
+    archived = sorted(p for p in (tmp_path / "media").rglob("*") if p.is_file())
+    assert archived, "the archive step finished before the crash"
+    assert not [p for p in archived if p.name.startswith(".")], "no temporary files left"
+
+    result = await capture_meeting(request, **_roots(tmp_path))
+    healed = _tables(_roots(tmp_path)["catalog_root"])
+    assert result["outcome"] == "captured"
+    assert healed["bots"]["outcome"].tolist() == ["captured"]
+    assert len(healed["media"]) == len(archived)
+    assert healed["media"]["key"].is_unique
+    _assert_media_on_disk(healed["media"])
+
+
+async def test_concurrent_meetings_share_a_day_partition_without_losing_rows(
+    api: str, tmp_path: Path
+) -> None:
+    links = [f"https://zoom.us/j/77700{n:05d}" for n in range(12)]
+    requests = [MeetingRequest(meeting_link=link, request_id=f"c-{link}") for link in links]
+    results = await capture_meetings(requests, concurrency=12, **_roots(tmp_path))
+
+    assert [r["outcome"] for r in results] == ["captured"] * 12
+    t = _tables(_roots(tmp_path)["catalog_root"])
+    assert t["bots"]["bot_id"].nunique() == 12
+    assert t["bots"]["meeting_date"].nunique() == 1
+    per_bot = t["media"].groupby("bot_id").size()
+    expected = {r["bot_id"]: r["media_files"] for r in results}
+    assert per_bot.to_dict() == expected
+
+
+async def test_one_failing_meeting_does_not_stop_the_others(api: str, tmp_path: Path) -> None:
+    good = MeetingRequest(meeting_link=ZOOM, request_id="good")
+    bad = MeetingRequest(meeting_link="https://zoom.us/j/1000000001", request_id="bad")
+    _fault(api, endpoint="create_bot", status=400, message="meeting_link is invalid.", count=1)
+    results = await capture_meetings([bad, good], concurrency=1, **_roots(tmp_path))
+
+    assert [r["outcome"] for r in results] == ["failed", "captured"]
+    assert "meeting_link is invalid" in results[0]["reason"]
+
+
+async def test_collect_bot_catalogues_an_existing_bot(api: str, tmp_path: Path) -> None:
+    created = httpx.post(
+        f"{api}/bots/create_bot",
+        headers={"Authorization": f"Token {DEMO_API_KEY}"},
+        json={
+            "meeting_link": "https://meet.google.com/abc-defg-hij",
+            "bot_name": "Elsewhere",
+            "audio_separate_streams": True,
+            "video_separate_streams": True,
+        },
+    ).json()
+    result = await collect_bot(created["bot_id"], **_roots(tmp_path))
+
+    assert result["outcome"] == "captured"
+    bots = catalog.read_table("bots", _roots(tmp_path)["catalog_root"])
+    assert bots["bot_name"].tolist() == ["Elsewhere"]
+    assert bots["platform"].tolist() == ["google_meet"]
+
+
+async def test_denied_bot_is_an_outcome_not_a_crash(api: str, tmp_path: Path) -> None:
+    scenario = load_scenario(DEMO_SCENARIO)
+    denied = next(link for link, s in scenario.meetings.items() if s.outcome == "denied")
+    result = await capture_meeting(
+        MeetingRequest(meeting_link=denied, request_id="denied"), **_roots(tmp_path)
+    )
+    assert (result["outcome"], result["final_status"]) == ("denied", "Denied")

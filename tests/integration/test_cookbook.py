@@ -1,0 +1,126 @@
+"""The cookbook queries of docs/catalog.md, run on the demo catalog.
+
+The SQL is read from the doc itself (every ```sql block under "## Cookbook", keyed by its
+### heading), so the documented queries and the tested ones cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flows.cli import main
+from tasks.query import run_query
+
+DOC = Path(__file__).parents[2] / "docs" / "catalog.md"
+
+
+def cookbook() -> dict[str, str]:
+    text = DOC.read_text(encoding="utf-8")
+    section = text.split("\n## Cookbook\n", 1)[1].split("\n## ", 1)[0]
+    queries = {}
+    for part in section.split("\n### ")[1:]:
+        title, body = part.split("\n", 1)
+        blocks = re.findall(r"```sql\n(.*?)```", body, flags=re.DOTALL)
+        assert len(blocks) == 1, f"cookbook entry {title!r} needs exactly one sql block"
+        queries[title.strip()] = blocks[0]
+    return queries
+
+
+QUERIES = cookbook()
+
+
+def rows(sql: str, root: str) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = run_query(sql, root).to_pylist()
+    return result
+
+
+def test_the_cookbook_has_every_question_the_data_team_asks() -> None:
+    assert list(QUERIES) == [
+        "Talk time per participant per meeting",
+        "Meetings where someone spoke but has no video",
+        "Ambiguous names",
+        "Meetings that hit the 16-speaker cap",
+        "The media files of one person across meetings",
+        "Failed captures and why",
+    ]
+
+
+def test_talk_time_per_participant(demo_catalog: str) -> None:
+    talk = rows(QUERIES["Talk time per participant per meeting"], demo_catalog)
+    by_name = {(r["meeting"], r["participant_name"]): r for r in talk if r["match"] != "ambiguous"}
+    priya = by_name[("https://zoom.us/j/1000000001", "Priya Raman")]
+    assert (priya["talk_seconds"], priya["audio_isolation"]) == (320.0, "isolated")
+    assert by_name[("https://zoom.us/j/1000000001", "Marco Rossi")]["talk_seconds"] == 460.0
+    alex = [r["talk_seconds"] for r in talk if r["participant_name"] == "Alex Kim"]
+    assert alex == [230.0, 220.0]  # two people, never summed into one
+    assert not [r for r in talk if r["platform"] == "teams"]  # no per-participant audio
+    assert len(talk) == 16 + 3 + 2  # 18-speaker zoom (capped), meet, 15-minute zoom
+
+
+def test_spoke_but_no_video(demo_catalog: str) -> None:
+    found = rows(QUERIES["Meetings where someone spoke but has no video"], demo_catalog)
+    assert {r["meeting"] for r in found} == {"https://zoom.us/j/1000000018"}
+    assert [r["participant_name"] for r in found] == [
+        "Kavya Iyer",
+        "Liam O'Brien",
+        "Mei Lin",
+        "Nadia Ahmed",
+        "Oscar Lund",
+        "Paula Costa",
+        "Quinn Murphy",
+        "Rafael Mendes",
+    ]
+
+
+def test_ambiguous_names(demo_catalog: str) -> None:
+    assert rows(QUERIES["Ambiguous names"], demo_catalog) == [
+        {
+            "platform": "google_meet",
+            "meeting": "https://meet.google.com/abc-defg-hij",
+            "participant_name": "Alex Kim",
+            "entries": 4,
+            "audio_files": 2,
+            "webcam_segments": 2,
+        }
+    ]
+
+
+def test_speaker_cap_finds_exactly_the_18_speaker_zoom_meeting(demo_catalog: str) -> None:
+    [capped] = rows(QUERIES["Meetings that hit the 16-speaker cap"], demo_catalog)
+    assert capped["meeting"] == "https://zoom.us/j/1000000018"
+    assert (capped["audio_participants"], capped["webcam_streams"]) == (16, 8)
+    assert capped["camera_cap_reached"] is True
+
+
+def test_media_files_of_one_person(demo_catalog: str) -> None:
+    found = rows(QUERIES["The media files of one person across meetings"], demo_catalog)
+    assert [(r["kind"], r["duration_seconds"]) for r in found] == [
+        ("audio", 320.0),
+        ("screenshare", 180.0),
+        ("webcam", 900.0),
+    ]
+    assert all(r["storage_uri"].startswith("file://") for r in found)
+    assert not any("?" in r["storage_uri"] for r in found)  # durable, never presigned
+
+
+def test_failed_captures_and_why(demo_catalog: str) -> None:
+    [denied] = rows(QUERIES["Failed captures and why"], demo_catalog)
+    assert denied["meeting"] == "https://meet.google.com/den-iedx-bot"
+    assert (denied["platform"], denied["outcome"], denied["final_status"]) == (
+        "google_meet",
+        "denied",
+        "Denied",
+    )
+    assert denied["reason"] == "The host refused the bot entry."
+
+
+@pytest.mark.parametrize("title", list(QUERIES))
+def test_every_cookbook_query_runs_through_the_cli(
+    title: str, demo_catalog: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["query", QUERIES[title], "--catalog-root", demo_catalog]) == 0
+    assert "┌" in capsys.readouterr().out  # DuckDB's boxed table

@@ -1,0 +1,109 @@
+"""The scheduled batch's meeting list: every format, errors that name row and field, UTC."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tasks.capture import MeetingRequest
+from tasks.meeting_list import MeetingListError, due, read_meeting_list
+
+ROWS = [
+    {
+        "meeting_link": "https://zoom.us/j/111",
+        "bot_name": "Recorder",
+        "join_at": "2025-03-10T09:00:00+01:00",
+        "custom_attributes": '{"team": "sales"}',
+    },
+    {"meeting_link": "https://meet.google.com/abc-defg-hij", "join_at": "2025-03-10T08:30:00"},
+]
+
+
+def write(path: Path, rows: list[dict[str, str]]) -> str:
+    frame = pd.DataFrame(rows)
+    if path.suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif path.suffix == ".json":
+        path.write_text(json.dumps(rows))
+    elif path.suffix == ".jsonl":
+        path.write_text("\n".join(json.dumps(r) for r in rows))
+    else:
+        frame.to_parquet(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json", ".jsonl", ".parquet"])
+def test_every_format_reads_into_validated_requests(tmp_path: Path, suffix: str) -> None:
+    requests = read_meeting_list(write(tmp_path / f"list{suffix}", ROWS))
+
+    assert [r.meeting_link for r in requests] == [row["meeting_link"] for row in ROWS]
+    assert requests[0].bot_name == "Recorder"
+    assert requests[0].custom_attributes == {"team": "sales"}
+    assert requests[1].bot_name == MeetingRequest.model_fields["bot_name"].default
+    assert requests[0].join_at == dt.datetime(2025, 3, 10, 8, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json", ".parquet"])
+def test_a_naive_join_time_is_read_as_utc(tmp_path: Path, suffix: str) -> None:
+    requests = read_meeting_list(write(tmp_path / f"list{suffix}", ROWS))
+
+    join_at = requests[1].join_at
+    assert join_at is not None
+    assert join_at.utcoffset() == dt.timedelta(0)
+    assert join_at.replace(tzinfo=None) == dt.datetime(2025, 3, 10, 8, 30)
+
+
+def test_a_bad_row_names_its_row_and_field(tmp_path: Path) -> None:
+    rows = [*ROWS, {"meeting_link": "https://zoom.us/j/3", "max_meeting_minutes": "5"}]
+
+    with pytest.raises(MeetingListError, match=r"row 3: max_meeting_minutes"):
+        read_meeting_list(write(tmp_path / "list.csv", rows))
+
+
+def test_custom_attributes_that_are_not_json_name_the_row(tmp_path: Path) -> None:
+    rows = [ROWS[1], {"meeting_link": "https://zoom.us/j/3", "custom_attributes": "{oops"}]
+
+    with pytest.raises(MeetingListError, match=r"row 2: custom_attributes"):
+        read_meeting_list(write(tmp_path / "list.csv", rows))
+
+
+def test_a_list_without_meeting_links_says_so(tmp_path: Path) -> None:
+    with pytest.raises(MeetingListError, match="no 'meeting_link' column"):
+        read_meeting_list(write(tmp_path / "list.csv", [{"bot_name": "x"}]))
+
+
+def test_a_missing_file_and_an_unknown_format_are_explained(tmp_path: Path) -> None:
+    with pytest.raises(MeetingListError, match="does not exist"):
+        read_meeting_list(str(tmp_path / "absent.csv"))
+    (tmp_path / "list.txt").write_text("meeting_link\n")
+    with pytest.raises(MeetingListError, match=r"use a \.csv"):
+        read_meeting_list(str(tmp_path / "list.txt"))
+
+
+def at(hour: int, minute: int, tz: dt.tzinfo | None = dt.UTC) -> dt.datetime:
+    return dt.datetime(2025, 3, 10, hour, minute, tzinfo=tz)
+
+
+def request(join_at: dt.datetime | None) -> MeetingRequest:
+    return MeetingRequest(meeting_link="https://zoom.us/j/1", join_at=join_at)
+
+
+def test_due_keeps_the_half_open_window_in_utc() -> None:
+    listed = [request(at(9, 0)), request(at(9, 14)), request(at(9, 15)), request(at(8, 59))]
+
+    picked = due(listed, now=at(9, 0), window=dt.timedelta(minutes=15))
+
+    assert [r.join_at for r in picked] == [at(9, 0), at(9, 14)]
+
+
+def test_due_compares_instants_not_wall_clocks() -> None:
+    paris = dt.timezone(dt.timedelta(hours=1))
+    listed = [request(at(10, 5, paris)), request(at(9, 5, None)), request(None)]
+
+    picked = due(listed, now=at(9, 0), window=dt.timedelta(minutes=15))
+
+    assert len(picked) == 2  # 10:05+01:00 and naive 09:05 (UTC); no join time is never due
