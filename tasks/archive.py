@@ -1,8 +1,9 @@
 """The media archive: stream each planned file into storage, verified and published atomically.
 
 `archive_file` copies one file from its presigned URL; `archive_all` copies many with bounded
-concurrency. Planning (`plan_media`, `segment_url`, `storage_key`) lives in `tasks.storage`
-and is re-exported here, so callers import the whole archive API from this module.
+concurrency. Planning (`plan_media`, `segment_url`, `storage_key`) and the `ArchiveError`
+family live in `tasks.media_plan` and are re-exported here, so callers import the whole
+archive API from this module. Roots and atomic writers are `tasks.storage`.
 
 Traps guarded against:
 - presigned URLs live 10 minutes and are bearer credentials: a 403 re-fetches the URL
@@ -25,19 +26,17 @@ from typing import Any
 
 import httpx
 
-from tasks.models import ArchivedMedia, MediaFile
-from tasks.storage import (
+from tasks.media_plan import (
+    ArchiveBatchError,
     ArchiveError,
-    AtomicWriter,
     MediaGoneError,
-    StorageRoot,
     describe,
-    open_root,
-    open_writer,
     plan_media,
     segment_url,
     storage_key,
 )
+from tasks.models import ArchivedMedia, MediaFile
+from tasks.storage import AtomicWriter, StorageRoot, open_root, open_writer
 
 __all__ = [
     "ArchiveBatchError",
@@ -54,25 +53,6 @@ logger = logging.getLogger(__name__)
 
 TRANSIENT_RETRIES = 3  # 5xx, 408, 429, timeouts on the media GET: the one place they retry
 BACKOFF_SECONDS = 0.5
-
-
-class ArchiveBatchError(ArchiveError):
-    """Some files of `archive_all` failed; the others were archived and are in `archived`."""
-
-    def __init__(
-        self, archived: list[ArchivedMedia], failures: list[tuple[MediaFile, Exception]]
-    ) -> None:
-        self.archived, self.failures = archived, failures
-        named = "; ".join(f"{describe(item)}: {_safe_reason(exc)}" for item, exc in failures)
-        super().__init__(
-            f"{len(failures)} of {len(archived) + len(failures)} media files could not be "
-            f"archived ({named}). The others were archived; re-run the flow to retry."
-        )
-
-
-def _safe_reason(exc: Exception) -> str:
-    # Our own messages never hold a URL; foreign exceptions might, so only name their type.
-    return str(exc) if isinstance(exc, ArchiveError) else type(exc).__name__
 
 
 # --- transfer -------------------------------------------------------------------------

@@ -1,47 +1,35 @@
-"""The async MeetStream REST client: auth, the one retry loop, typed answers and errors.
+"""The async MeetStream REST client: auth, endpoints, typed answers and bounded waits.
 
-Transient HTTP failures (timeouts, dropped connections, 408, 429, 500/502/503/504) are
-retried here and nowhere else: bounded in attempts and total time, with exponential backoff
-and full jitter, honouring a capped `Retry-After`. Everything else surfaces at once as a
-typed error from `tasks.errors`.
+`MeetStreamClient` is the public API: one method per endpoint, returning validated models,
+plus the waits that poll them. How a request is sent, retried and decoded is
+`tasks.transport` (the one place transient HTTP failures are retried); errors are the typed
+ones of `tasks.errors`.
 
 Traps guarded against:
-- the auth scheme is `Authorization: Token <key>`; `Bearer` gets 401;
-- 202 is inside 2xx but means "not ready" (`NotReadyError`), while 507 on create_bot is an
-  idempotent replay and therefore a success;
-- a create without an idempotency or deduplication key is never retried: a dropped answer
-  may hide a bot that was created, and a retry would start a second one;
-- the API key and presigned URLs never reach a repr, a log line or an exception text;
-- bot ids come from outside, so they are checked before they become part of a path.
+- the API key is read at first use, never at construction or import, and never reaches a
+  repr, a log line or an exception text (it is held as a `SecretStr`);
+- 202 "not ready" never passes as success, and a create without an idempotency or
+  deduplication key is sent with `retry=False`, so a retry cannot start a second bot;
+- bot ids come from outside, so they are checked before they become part of a path;
+- an injected `httpx.AsyncClient` stays open: the client closes only what it created.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from functools import partial
-from importlib import metadata
 from types import TracebackType
 from typing import Self, TypeVar
 
 import httpx
-from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
+from pydantic import BaseModel, SecretStr, TypeAdapter
 
-from tasks.errors import (
-    APIConnectionError,
-    APITimeoutError,
-    MeetStreamError,
-    NotReadyError,
-    UnexpectedResponseError,
-    error_from_response,
-    excerpt,
-    is_transient,
-)
+from tasks.errors import NotReadyError
 from tasks.models import (
     AudioManifest,
     BotCreated,
@@ -54,26 +42,13 @@ from tasks.models import (
 )
 from tasks.polling import wait_until
 from tasks.settings import Settings
-
-logger = logging.getLogger(__name__)
+from tasks.transport import RetryPolicy, Sleep, Transport, parse
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
-Sleep = Callable[[float], Awaitable[object]]
 
 _BOT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:~-]{0,127}")
 _PARTICIPANTS: TypeAdapter[list[MeetingParticipant]] = TypeAdapter(list[MeetingParticipant])
-_CHECK_URL = "check MEETSTREAM_API_URL points at the MeetStream API (.../api/v1)"
-
-
-def _user_agent() -> str:
-    try:
-        return f"meetstream-catalog/{metadata.version('meetstream-catalog')}"
-    except metadata.PackageNotFoundError:
-        return "meetstream-catalog/0+unknown"
-
-
-_USER_AGENT = _user_agent()
 
 
 class MeetStreamClient:
@@ -96,8 +71,9 @@ class MeetStreamClient:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
-        if max_attempts < 1 or max_total_seconds <= 0 or backoff_base <= 0 or backoff_cap <= 0:
-            raise ValueError("retry policy needs max_attempts >= 1 and positive times")
+        policy = RetryPolicy(  # raises ValueError before anything else is built
+            max_attempts, max_total_seconds, backoff_base, backoff_cap, retry_after_cap
+        )
         self._settings = settings if settings is not None else Settings()
         # Checked at first use, so building a client never needs a secret; SecretStr keeps it
         # out of vars(), pickles and anything else that walks the object's attributes.
@@ -111,15 +87,17 @@ class MeetStreamClient:
             if http is not None
             else httpx.AsyncClient(timeout=timeout or self._settings.http_timeout_seconds)
         )
-        self._timeout = httpx.Timeout(timeout) if timeout is not None else None
-        self._max_attempts = max_attempts
-        self._max_total_seconds = max_total_seconds
-        self._backoff_base = backoff_base
-        self._backoff_cap = backoff_cap
-        self._retry_after_cap = retry_after_cap
+        self._transport = Transport(
+            self._http,
+            self._base_url,
+            policy=policy,
+            timeout=httpx.Timeout(timeout) if timeout is not None else None,
+            sleep=sleep,
+            clock=clock,
+            rng=rng or random.Random(),
+        )
         self._sleep = sleep
         self._clock = clock
-        self._rng = rng or random.Random()
 
     def __repr__(self) -> str:
         key = "set" if self._secrets() else "missing"
@@ -186,18 +164,17 @@ class MeetStreamClient:
             raise ValueError(f"extra repeats arguments of create_bot: {', '.join(clash)}")
         body.update(extra or {})
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        response = await self._send(
+        status, data = await self._transport.request_json(
             "create_bot",
             "POST",
             "/bots/create_bot",
+            key=self._key(),
             json=body,
             headers=headers,
             retry=bool(idempotency_key or deduplication_key),
         )
-        created = _parse(
-            BotCreated.model_validate, self._json(response, "create_bot"), "create_bot"
-        )
-        return created.model_copy(update={"replayed": response.status_code in (200, 507)})
+        created = parse(BotCreated.model_validate, data, "create_bot")
+        return created.model_copy(update={"replayed": status in (200, 507)})
 
     async def get_status(self, bot_id: str) -> BotStatus:
         """Current status; compare with `.state` (BotState, case-insensitive)."""
@@ -295,105 +272,16 @@ class MeetStreamClient:
             sleep=self._sleep,
         )
 
-    # Transport ------------------------------------------------------------------------------
+    # Requests -------------------------------------------------------------------------------
 
     async def _get(self, bot_id: str, endpoint: str, validate: Callable[[object], T]) -> T:
-        response = await self._send(endpoint, "GET", f"/bots/{_checked_bot_id(bot_id)}/{endpoint}")
-        return _parse(validate, self._json(response, endpoint), endpoint)
+        path = f"/bots/{_checked_bot_id(bot_id)}/{endpoint}"
+        _, data = await self._transport.request_json(endpoint, "GET", path, key=self._key())
+        return parse(validate, data, endpoint)
 
-    async def _send(
-        self,
-        op: str,
-        method: str,
-        path: str,
-        *,
-        json: object = None,
-        headers: Mapping[str, str] | None = None,
-        retry: bool = True,
-    ) -> httpx.Response:
-        """One request, retried while the failure is transient and the budget allows."""
+    def _key(self) -> str:
         key = self._api_key.get_secret_value() if self._api_key else ""
-        key = key or self._settings.require_api_key()  # raises, saying what to set
-        all_headers = {
-            "Authorization": f"Token {key}",
-            "Accept": "application/json",
-            "User-Agent": _USER_AGENT,
-            **(headers or {}),
-        }
-        started = self._clock()
-        attempt = 0
-        while True:
-            attempt += 1
-            cause: Exception | None = None
-            try:
-                response = await self._http.request(
-                    method,
-                    self._base_url + path,
-                    json=json,
-                    headers=all_headers,
-                    timeout=self._timeout or httpx.USE_CLIENT_DEFAULT,
-                )
-            except httpx.TimeoutException as exc:
-                error: MeetStreamError = APITimeoutError(f"{op}: {type(exc).__name__}")
-                cause = exc
-            except httpx.TransportError as exc:
-                error, cause = APIConnectionError(f"{op}: {type(exc).__name__}"), exc
-            except httpx.RequestError as exc:  # decoding errors, redirect loops: not transient
-                raise UnexpectedResponseError(f"{op}: {type(exc).__name__}; {_CHECK_URL}") from exc
-            else:
-                if _succeeded(response.status_code, replay_ok=op == "create_bot"):
-                    return response
-                error = error_from_response(response, key)
-            delay = self._delay(error, attempt, started) if retry else None
-            if delay is None:
-                raise error from cause
-            logger.warning(
-                "MeetStream %s failed (%s, HTTP %s); retry %d of %d in %.2fs",
-                op,
-                type(error).__name__,
-                error.status_code,
-                attempt,
-                self._max_attempts - 1,
-                delay,
-            )
-            await self._sleep(delay)
-
-    def _delay(self, error: MeetStreamError, attempt: int, started: float) -> float | None:
-        """Seconds to wait before the next attempt, or None to give up now."""
-        if not is_transient(error) or attempt >= self._max_attempts:
-            return None
-        if error.retry_after is not None:
-            delay = min(error.retry_after, self._retry_after_cap)
-        else:
-            # Full jitter: spreads the retries of many workers hit by the same outage.
-            ceiling = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
-            delay = self._rng.uniform(0, ceiling)
-        if self._clock() - started + delay > self._max_total_seconds:
-            return None
-        return delay
-
-    def _json(self, response: httpx.Response, op: str) -> object:
-        text = response.text
-        if text.strip():
-            try:
-                parsed: object = response.json()
-            except ValueError:
-                pass
-            else:
-                return parsed
-        kind = (
-            "an empty body"
-            if not text.strip()
-            else "an HTML page"
-            if text.lstrip().startswith("<")
-            else "invalid or truncated JSON"
-        )
-        raise UnexpectedResponseError(
-            f"{op}: the API answered HTTP {response.status_code} with {kind}; {_CHECK_URL}",
-            status_code=response.status_code,
-            body_excerpt=excerpt(text, *self._secrets()),
-            request_id=response.headers.get("x-request-id"),
-        )
+        return key or self._settings.require_api_key()  # raises, saying what to set
 
     def _secrets(self) -> tuple[str, ...]:
         key = self._api_key.get_secret_value() if self._api_key else ""
@@ -406,28 +294,9 @@ def _participants(data: object) -> list[MeetingParticipant]:
     return _PARTICIPANTS.validate_python(data)
 
 
-def _succeeded(status: int, *, replay_ok: bool) -> bool:
-    # 202 is 2xx but "not ready"; 507 is only a success as create_bot's idempotent replay.
-    return (200 <= status < 300 and status != 202) or (replay_ok and status == 507)
-
-
 def _checked_bot_id(bot_id: str) -> str:
     if not isinstance(bot_id, str) or not _BOT_ID.fullmatch(bot_id) or ".." in bot_id:
         raise ValueError(
             f"invalid bot id {str(bot_id)[:80]!r}: expected 1-128 letters, digits or ._:~-"
         )
     return bot_id
-
-
-def _parse(validate: Callable[[object], T], data: object, op: str) -> T:
-    """Validate an answer; a shape error names the fields, never the values (they hold URLs)."""
-    try:
-        return validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:3]
-        )
-        # `from None`: the ValidationError's own text quotes the input, presigned URLs included.
-        raise UnexpectedResponseError(
-            f"{op}: the answer does not have the expected shape ({problems}); {_CHECK_URL}"
-        ) from None

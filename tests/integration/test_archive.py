@@ -23,8 +23,9 @@ from s3fs import S3FileSystem
 
 import tasks.archive
 from tasks.archive import ArchiveBatchError, ArchiveError, archive_all, archive_file
+from tasks.media_plan import storage_key
 from tasks.models import ArchivedMedia, MediaFile
-from tasks.storage import open_root, storage_key
+from tasks.storage import open_root
 
 BOT = "6667fd0c-0165-471a-a880-06a1180be377"
 BUCKET = "media-archive"

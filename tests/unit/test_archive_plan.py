@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.archive import MediaGoneError, plan_media, segment_url, storage_key
+from tasks.media_plan import MediaGoneError, plan_media, segment_url, storage_key
 from tasks.models import AudioManifest, CompositeVideo, MixedAudio, VideoManifest
 
 BOT = "6667fd0c-0165-471a-a880-06a1180be377"
