@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from tasks.errors import guard_http_logs
 from tasks.media_plan import (
     ArchiveBatchError,
     ArchiveError,
@@ -37,6 +38,9 @@ from tasks.media_plan import (
 )
 from tasks.models import ArchivedMedia, MediaFile
 from tasks.storage import AtomicWriter, StorageRoot, open_root, open_writer
+
+# Media downloads go through httpx, which logs each URL (signature included) at INFO.
+guard_http_logs()
 
 __all__ = [
     "ArchiveBatchError",

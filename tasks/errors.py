@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import math
 import re
 from datetime import UTC, datetime
@@ -46,6 +47,28 @@ def redact(text: str, *secrets: str) -> str:
     text = _URL_QUERY.sub(r"\1?<redacted>", text)
     text = _AMZ_PARAM.sub(r"\1=<redacted>", text)
     return _AUTH_VALUE.sub(r"\1 ***", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites log records so no presigned URL or auth token survives into a log line.
+
+    httpx logs every request line, query string included, at INFO on the `httpx` logger;
+    a user who turns logging up to INFO would otherwise print live presigned URLs.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def guard_http_logs() -> None:
+    """Install `RedactingFilter` on httpx's logger (once; safe to call repeatedly)."""
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter())
 
 
 class MeetStreamError(Exception):

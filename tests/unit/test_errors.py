@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import logging
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -134,3 +135,17 @@ def test_no_error_class_shadows_a_builtin() -> None:
 
     names = {name for name in vars(errors) if isinstance(getattr(errors, name), type)}
     assert not names & set(dir(builtins))
+
+
+async def test_httpx_request_logs_never_carry_presigned_urls(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import tasks.archive  # noqa: F401 - importing the archive installs the log guard
+
+    url = "https://bucket.s3.amazonaws.com/a.webm?X-Amz-Expires=600&X-Amz-Signature=deadbeef42"
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=b"x"))
+    caplog.set_level(logging.INFO, logger="httpx")
+    async with httpx.AsyncClient(transport=transport) as http:
+        await http.get(url)
+    assert "HTTP Request: GET https://bucket.s3.amazonaws.com/a.webm" in caplog.text
+    assert "deadbeef42" not in caplog.text
