@@ -40,6 +40,22 @@ def _s3_error(status: int, code: str, message: str, path: str) -> Response:
     return Response(_xml(code, message, path), status, media_type="application/xml")
 
 
+def _coalesce(chunks: Iterator[bytes], size: int = 1 << 16) -> Iterator[bytes]:
+    """Join the muxer's small pieces (one WebM cluster, often < 1 KB) into ~64 KiB chunks.
+
+    Starlette pulls each chunk of a sync iterator through its thread pool; one hop per
+    cluster made downloads thread-bound (measured: ~0.8 s for 650 KB of tiny files).
+    """
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer += chunk
+        if len(buffer) >= size:
+            yield bytes(buffer)
+            buffer.clear()
+    if buffer:
+        yield bytes(buffer)
+
+
 def _truncate(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
     sent = 0
     for chunk in chunks:
@@ -96,7 +112,7 @@ async def media(request: Request) -> Response:
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     if request.method == "HEAD":
         return Response(None, status, headers=headers)
-    body = lazy.iter_range(start, end)
+    body = _coalesce(lazy.iter_range(start, end))
     if rule is not None and rule.drop_after_bytes is not None:
         body = _truncate(body, rule.drop_after_bytes)
     return StreamingResponse(body, status, headers=headers)

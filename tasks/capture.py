@@ -9,7 +9,9 @@ step runs and tests without a Prefect API. The traps guarded here:
   URLs: `Manifests.without_urls()` is what callers keep, and the archive step re-fetches
   the manifest whenever a URL has died;
 - Denied / NotAllowed / Error bots and "no streams available" are outcomes to catalogue,
-  not exceptions.
+  not exceptions;
+- the attendee list (`get_participants`) is an extra: when it is missing or malformed the
+  capture goes on without it, and only the URL-free `MeetingParticipant` fields are kept.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from pydantic import BaseModel, Field, field_validator
 
 from tasks import archive, catalog, join
 from tasks.client import MeetStreamClient
-from tasks.errors import NotFoundError, NotReadyError
+from tasks.errors import NotFoundError, NotReadyError, UnexpectedResponseError
 from tasks.models import (
     ArchivedMedia,
     AudioManifest,
     BotState,
     CompositeVideo,
     MediaFile,
+    MeetingParticipant,
     MixedAudio,
     VideoManifest,
 )
@@ -129,12 +132,17 @@ async def create_bot(client: MeetStreamClient, request: MeetingRequest, key: str
 
 
 class Manifests(BaseModel):
-    """Everything MeetStream delivered for one bot. Holds presigned URLs until stripped."""
+    """Everything MeetStream delivered for one bot. Holds presigned URLs until stripped.
+
+    `attendees` never holds a URL: `MeetingParticipant` drops `profilePicture` and every
+    other field it does not declare.
+    """
 
     audio: AudioManifest | None = None
     video: VideoManifest | None = None
     mixed: MixedAudio | None = None
     composite: CompositeVideo | None = None
+    attendees: list[MeetingParticipant] = Field(default_factory=list)
 
     def without_urls(self) -> Manifests:
         """A copy safe to return from a task, log or persist: every URL blanked."""
@@ -161,7 +169,8 @@ async def fetch_manifests(
     poll_interval: float,
     poll_max_interval: float,
 ) -> Manifests:
-    """Wait (bounded) for both per-participant manifests and the mixed media.
+    """Wait (bounded) for both per-participant manifests, then fetch the mixed media and
+    the attendee list (both best effort).
 
     NotAllowed / Denied bots recorded nothing, so there is nothing to wait for.
     """
@@ -181,7 +190,10 @@ async def fetch_manifests(
     )
     mixed = await _optional(client.get_audio(bot_id))
     composite = await _optional(client.get_video(bot_id))
-    return Manifests(audio=audio, video=video, mixed=mixed, composite=composite)
+    attendees = await _attendees(client, bot_id)
+    return Manifests(
+        audio=audio, video=video, mixed=mixed, composite=composite, attendees=attendees
+    )
 
 
 async def _optional(call: Awaitable[_T]) -> _T | None:
@@ -190,6 +202,15 @@ async def _optional(call: Awaitable[_T]) -> _T | None:
         return await call
     except (NotFoundError, NotReadyError):
         return None
+
+
+async def _attendees(client: MeetStreamClient, bot_id: str) -> list[MeetingParticipant]:
+    """Who attended, per device. An extra: absent, unfinished or malformed means nobody
+    beyond the manifests (the join then has no `no_media` rows), never a failed capture."""
+    try:
+        return await client.get_participants(bot_id)
+    except (NotFoundError, NotReadyError, UnexpectedResponseError):
+        return []
 
 
 async def archive_media(
@@ -274,7 +295,17 @@ def write_catalog(
 ) -> catalog.BotRecord:
     """Join the manifests and write this bot's rows (replacing any earlier ones)."""
     participants = join.join_participants(
-        bot_id, manifests.audio, manifests.video, media, platform=platform
+        bot_id,
+        manifests.audio,
+        manifests.video,
+        media,
+        platform=platform,
+        # The bot may list itself as a participant; it is not an attendee without media.
+        attendees=[
+            a
+            for a in manifests.attendees
+            if join.normalize_name(a.display_name or "") != join.normalize_name(request.bot_name)
+        ],
     )
     outcome_name, reason = outcome or outcome_for(state, manifests)
     record = catalog.bot_record(

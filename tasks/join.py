@@ -2,6 +2,9 @@
 
 Responsibility: turn the two manifests plus the archived media of one bot into
 `ParticipantRow`s (the `participants` table) and bot-level counts and flags. Plain Python.
+Attendees from `get_participants` who left no media at all (never spoke, no camera, or
+spoke beyond the speaker cap without a camera) get a `no_media` row, so nobody who attended
+silently disappears from the table.
 
 The trap this guards against: MeetStream has no participant id, only display names, and two
 people may share one. Joining on the name would silently merge them, so a normalized name that
@@ -22,9 +25,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from tasks.models import ArchivedMedia, AudioManifest, ParticipantStreams, VideoManifest
+from tasks.models import (
+    ArchivedMedia,
+    AudioManifest,
+    MeetingParticipant,
+    ParticipantStreams,
+    VideoManifest,
+)
 
-Match = Literal["both", "audio_only", "video_only", "ambiguous"]
+Match = Literal["both", "audio_only", "video_only", "ambiguous", "no_media"]
 Isolation = Literal["isolated", "active_speaker_mix", "none", "unknown"]
 
 SPEAKER_CAP = 16  # concurrent per-participant audio streams MeetStream records (api §5)
@@ -93,6 +102,7 @@ class _Draft:
 
     key: str
     match: Match
+    name: str | None = None  # an attendee's display name, for rows without any media
     audio: ParticipantStreams | None = None
     webcam: ParticipantStreams | None = None
     screens: list[ParticipantStreams] = field(default_factory=list)
@@ -154,6 +164,36 @@ def _drafts(
     return drafts
 
 
+def _absent(attendees: Sequence[MeetingParticipant], drafts: Sequence[_Draft]) -> list[_Draft]:
+    """One `no_media` draft per distinct attendee key that no manifest entry accounts for.
+
+    An attendee is accounted for when its display name, its full name or one of its stream
+    ids matches a manifest entry: a `no_media` row must not claim "no media" for someone
+    whose media is in another row. Several devices (or namesakes) of one key give one row:
+    there is no media to keep apart, and one person on two devices is two entries.
+    """
+    known = {d.key for d in drafts}
+    ids = {
+        s.stream_id
+        for d in drafts
+        for e in (d.audio, d.webcam, *d.screens)
+        if e is not None
+        for s in e.streams
+        if s.stream_id is not None
+    }
+    absent: dict[str, _Draft] = {}
+    for person in attendees:
+        # An empty (or whitespace-only) name identifies nobody: it never makes a row.
+        names = [n for n in (person.display_name, person.full_name) if n and normalize_name(n)]
+        keys = [normalize_name(n) for n in names]
+        if not names or keys[0] in absent or known.intersection(keys):
+            continue
+        if ids.intersection(person.stream_ids):
+            continue
+        absent[keys[0]] = _Draft(keys[0], "no_media", name=names[0])
+    return list(absent.values())
+
+
 def _seconds(entries: Sequence[ParticipantStreams]) -> tuple[int, float | None, list[str]]:
     """(segment count, summed duration or None when no duration is known, stream ids)."""
     segments = [seg for e in entries for s in e.streams for seg in s.segments]
@@ -202,20 +242,22 @@ def join_participants(
     media: Sequence[ArchivedMedia],
     *,
     platform: str | None,
+    attendees: Sequence[MeetingParticipant] | None = None,
 ) -> list[ParticipantRow]:
-    """Full outer join of audio participants, webcams and screen shares on normalized names.
+    """Full outer join of audio participants, webcams and screen shares on normalized names,
+    plus a `no_media` row for each attendee (`get_participants`) none of them accounts for.
 
     Returns rows in manifest order: audio entries first, then unmatched webcams, then
-    unmatched screen shares. `None` or `available=False` manifests contribute no entries.
+    unmatched screen shares, then attendees without media in attendee order. `None` or
+    `available=False` manifests contribute no entries.
     """
     audio_entries, webcams, screens = _entries(audio), _entries(video), _screens(video)
     speaker_cap, camera_cap = speaker_cap_reached(audio), camera_cap_reached(video)
     name_counts = Counter(p.participant_name for p in audio_entries)
     flags = (speaker_cap, camera_cap)
-    return [
-        _row(bot_id, d, media, name_counts, flags, platform)
-        for d in _drafts(audio_entries, webcams, screens)
-    ]
+    drafts = _drafts(audio_entries, webcams, screens)
+    drafts += _absent(attendees or (), drafts)
+    return [_row(bot_id, d, media, name_counts, flags, platform) for d in drafts]
 
 
 def _row(
@@ -238,7 +280,7 @@ def _row(
     return ParticipantRow(
         bot_id=bot_id,
         participant_key=d.key,
-        participant_name=audio_name if audio_name is not None else video_name or "",
+        participant_name=audio_name if audio_name is not None else video_name or d.name or "",
         audio_participant_name=audio_name,
         video_participant_name=video_name,
         match=d.match,

@@ -115,12 +115,9 @@ def _problems(
             capped = int(people["audio_possibly_capped"].fillna(False).astype(bool).sum())
         found.append(
             f"**speaker cap** ({SPEAKER_CAP} audio streams) reached: anyone who spoke beyond "
-            "it has no audio file (and no row at all without a camera)"
-            + (
-                f"; {capped} participant(s) on camera without audio may have spoken"
-                if capped
-                else ""
-            )
+            "it has no audio file (and, without a camera, a `no_media` row only if "
+            "get_participants listed them)"
+            + (f"; {capped} participant(s) without audio may have spoken" if capped else "")
         )
     if _flag(bots, "camera_cap_reached", _number(result.get("webcam_streams")) >= CAMERA_CAP):
         found.append(f"**camera cap** ({CAMERA_CAP} webcams) reached: cameras may have queued")

@@ -11,11 +11,14 @@ refuses to repeat permanent errors such as a 401 or a 409.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
+import functools
+import weakref
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import httpx
 from prefect import Task, task
@@ -35,6 +38,7 @@ from tasks.models import ArchivedMedia, BotState
 from tasks.settings import Settings
 
 WRITER_TIMEOUT = 3600.0  # seconds to wait for the catalog-writer slot (compaction holds it)
+_T = TypeVar("_T")
 SECRET_BLOCK = "meetstream-api-key"  # noqa: S105 - a block name, not a secret
 
 
@@ -72,12 +76,60 @@ async def ensure_writer_limit(name: str = CATALOG_WRITER_LIMIT) -> None:
                 )
 
 
-@asynccontextmanager
-async def catalog_writer() -> AsyncIterator[None]:
-    """Hold the one catalog-writer slot: compaction must not rewrite a day while a capture
-    replaces a bot's rows in it (on s3:// there is no file lock to rely on)."""
-    async with concurrency(CATALOG_WRITER_LIMIT, occupy=1, timeout_seconds=WRITER_TIMEOUT):
-        yield
+class _CatalogWriter:
+    """Runs this process's catalog writes one at a time, under the `catalog-writer` slot.
+
+    Compaction must not rewrite a day while a capture replaces a bot's rows in it, and two
+    re-captured bots must not rewrite one compacted file at once (on s3:// there is no file
+    lock), so writes are exclusive. Asking the API for the slot once per write cost ~1.5 s
+    each when hundreds of meetings ended together (bench/capture_bench.py), so one task
+    takes the slot and drains every write queued meanwhile before it lets go.
+    """
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[Callable[[], Any], asyncio.Future[Any]]] = asyncio.Queue()
+        self.worker: asyncio.Task[None] | None = None
+
+    async def run(self, write: Callable[[], _T]) -> _T:
+        future: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait((write, future))
+        if self.worker is None:
+            self.worker = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while not self.queue.empty():
+                async with concurrency(
+                    CATALOG_WRITER_LIMIT, occupy=1, timeout_seconds=WRITER_TIMEOUT
+                ):
+                    while not self.queue.empty():
+                        write, future = self.queue.get_nowait()
+                        try:
+                            future.set_result(write())
+                        except Exception as exc:  # noqa: BLE001 - handed to the caller
+                            future.set_exception(exc)
+        except BaseException as exc:  # the slot could not be had: fail every waiting write
+            while not self.queue.empty():
+                self.queue.get_nowait()[1].set_exception(exc)
+            raise
+        finally:
+            self.worker = None  # no await since the last empty check: nothing is stranded
+
+
+# One writer per event loop (asyncio queues and tasks belong to the loop that made them).
+_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _CatalogWriter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def write_exclusively(write: Callable[[], _T]) -> _T:
+    """Run `write` (a quick, synchronous catalog write) under the catalog-writer slot."""
+    loop = asyncio.get_running_loop()
+    writer = _writers.get(loop)
+    if writer is None:
+        writer = _writers[loop] = _CatalogWriter()
+    return await writer.run(write)
 
 
 @asynccontextmanager
@@ -183,8 +235,11 @@ async def write_catalog(
     run_id: str | None = None,
 ) -> dict[str, Any]:
     settings = await load_settings()
-    async with catalog_writer():
-        record = capture.write_catalog(
+    # Not in a thread: a write takes ~20 ms, while a slot in the default executor can take
+    # seconds when other meetings' archive uploads fill it (measured).
+    record = await write_exclusively(
+        functools.partial(
+            capture.write_catalog,
             catalog_root=catalog_root,
             storage_options=settings.storage_options(),
             request=request,
@@ -198,6 +253,7 @@ async def write_catalog(
             left_at=left_at,
             run_id=run_id,
         )
+    )
     result: dict[str, Any] = record.model_dump(mode="json")
     return result
 
@@ -212,8 +268,9 @@ async def record_failure(
     created_at: dt.datetime | None,
 ) -> bool:
     settings = await load_settings()
-    async with catalog_writer():
-        return capture.record_failure(
+    return await write_exclusively(
+        functools.partial(
+            capture.record_failure,
             catalog_root=catalog_root,
             storage_options=settings.storage_options(),
             request=request,
@@ -222,3 +279,4 @@ async def record_failure(
             reason=reason,
             created_at=created_at,
         )
+    )

@@ -84,6 +84,8 @@ def test_demo_meetings_are_catalogued_with_every_case(demo_catalog: str) -> None
     assert set(teams["match"]) == {"video_only"}
     camille = people[people["participant_name"] == "Camille Laurent"]
     assert camille["match"].tolist() == ["video_only"]
+    sam = people[people["participant_name"] == "Sam Taylor"]
+    assert sam[["meeting_link_redacted", "match"]].values.tolist() == [[ZOOM, "no_media"]]
     big = bots.loc["https://zoom.us/j/1000000018"]
     assert bool(big["speaker_cap_reached"])
     assert bool(big["camera_cap_reached"])

@@ -46,6 +46,7 @@ def test_the_cookbook_has_every_question_the_data_team_asks() -> None:
         "Meetings that hit the 16-speaker cap",
         "The media files of one person across meetings",
         "Failed captures and why",
+        "Who attended but left no media",
     ]
 
 
@@ -116,6 +117,16 @@ def test_failed_captures_and_why(demo_catalog: str) -> None:
         "Denied",
     )
     assert denied["reason"] == "The host refused the bot entry."
+
+
+def test_who_attended_but_left_no_media(demo_catalog: str) -> None:
+    found = rows(QUERIES["Who attended but left no media"], demo_catalog)
+    assert [(r["meeting"], r["participant_name"], r["audio_possibly_capped"]) for r in found] == [
+        ("https://zoom.us/j/1000000001", "Sam Taylor", False),  # silent, camera off
+        ("https://zoom.us/j/1000000018", "Ines Duarte", True),  # spoke beyond the cap
+        ("https://zoom.us/j/1000000018", "Jonas Weber", True),
+    ]
+    assert {r["platform"] for r in found} == {"zoom"}
 
 
 @pytest.mark.parametrize("title", list(QUERIES))

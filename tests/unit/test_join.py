@@ -1,4 +1,5 @@
-"""The participant join: match values, name normalization, screen shares, caps, isolation."""
+"""The participant join: match values, name normalization, screen shares, caps, isolation,
+attendees without media."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from tasks.join import (
     normalize_platform,
     summarize_bot,
 )
-from tasks.models import ArchivedMedia, AudioManifest, VideoManifest
+from tasks.models import ArchivedMedia, AudioManifest, MeetingParticipant, VideoManifest
 
 BOT = "bot-1"
 
@@ -278,3 +279,107 @@ def test_bot_summary_counts_and_no_streams_flag() -> None:
     empty = summarize_bot(AudioManifest(audio_streams_available=False), None, [])
     assert empty.no_streams
     assert (empty.audio_streams_available, empty.video_streams_available) == (False, None)
+
+
+def attendee(display: str | None, full: str | None = None, *ids: str) -> MeetingParticipant:
+    return MeetingParticipant.model_validate(
+        {
+            "displayName": display,
+            "fullName": full,
+            "streamIds": list(ids),
+            "profilePicture": "https://cdn.example.test/p.png?X-Amz-Signature=x",
+        }
+    )
+
+
+def test_an_attendee_without_media_gets_a_no_media_row() -> None:
+    rows = join_participants(
+        BOT,
+        audio_of("Ann"),
+        video_of("Bob"),
+        [],
+        platform="zoom",
+        attendees=[attendee("Ann"), attendee("Sam  Taylor")],
+    )
+    assert matches(rows) == [
+        ("ann", "audio_only"),
+        ("bob", "video_only"),
+        ("sam taylor", "no_media"),
+    ]
+    sam = rows[-1]
+    assert (sam.participant_name, sam.audio_participant_name, sam.video_participant_name) == (
+        "Sam  Taylor",
+        None,
+        None,
+    )
+    assert (sam.audio_storage_uri, sam.audio_stream_id, sam.audio_seconds) == (None, None, None)
+    assert (sam.audio_segments, sam.webcam_segments, sam.screenshare_segments) == (0, 0, 0)
+    assert (sam.webcam_seconds, sam.screenshare_seconds) == (None, None)
+    assert (sam.webcam_stream_ids, sam.screenshare_stream_ids) == ([], [])
+    assert sam.audio_isolation == "none"
+    assert (sam.speaker_cap_reached, sam.audio_possibly_capped) == (False, False)
+
+
+@pytest.mark.parametrize(
+    "who",
+    [
+        attendee("  ANN\u00a0lee "),  # case and whitespace variant of an audio name
+        attendee("bob"),  # a webcam name
+        attendee("Cy"),  # a screen-share-only presenter
+        attendee("Dee"),  # an ambiguous name: it has rows already
+        attendee("Ann L.", "Ann Lee"),  # display name differs, full name matches
+        attendee("Phone", None, "a0"),  # only its stream id matches
+        attendee(""),  # an empty name identifies nobody
+        attendee(None),
+        attendee(" \t", "Bob"),  # a blank display name falls back to the full name
+    ],
+    ids=[
+        "variant",
+        "webcam",
+        "screen",
+        "ambiguous",
+        "full_name",
+        "stream_id",
+        "empty",
+        "none",
+        "blank",
+    ],
+)
+def test_an_attendee_accounted_for_by_a_row_changes_nothing(who: MeetingParticipant) -> None:
+    audio, video = audio_of("Ann Lee", "Dee", "Dee"), video_of("Bob", screens=("Cy",))
+    plain = join(audio, video)
+    assert join_participants(BOT, audio, video, [], platform="zoom", attendees=[who]) == plain
+
+
+def test_one_no_media_row_per_distinct_attendee_name() -> None:
+    devices = [attendee("Sam Taylor"), attendee("sam  TAYLOR"), attendee("Sam Taylor")]
+    rows = join_participants(BOT, None, None, [], platform="zoom", attendees=devices)
+    assert [(r.participant_name, r.match) for r in rows] == [("Sam Taylor", "no_media")]
+
+
+@pytest.mark.parametrize("attendees", [None, []])
+def test_without_attendees_the_join_is_unchanged(
+    attendees: list[MeetingParticipant] | None,
+) -> None:
+    audio, video = audio_of("Ann", "Bob"), video_of("Bob", "Cy", screens=("Ann",))
+    rows = join_participants(BOT, audio, video, [], platform="zoom", attendees=attendees)
+    assert rows == join(audio, video)
+    assert "no_media" not in {r.match for r in rows}
+
+
+def test_no_media_attendees_are_possibly_capped_when_the_speaker_cap_was_reached() -> None:
+    names = [f"P{i}" for i in range(16)]
+    rows = join_participants(
+        BOT,
+        audio_of(*names),
+        None,
+        [],
+        platform="zoom",
+        attendees=[attendee(n) for n in (*names, "Ines Duarte")],
+    )
+    [ines] = [r for r in rows if r.match == "no_media"]
+    assert (ines.participant_name, ines.speaker_cap_reached, ines.audio_possibly_capped) == (
+        "Ines Duarte",
+        True,
+        True,
+    )

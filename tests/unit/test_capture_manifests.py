@@ -1,0 +1,109 @@
+"""fetch_manifests: the attendee list is a best-effort extra that never carries a URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tasks.capture import fetch_manifests
+from tasks.models import BotState
+
+PICTURE = "https://cdn.example.test/p.png?X-Amz-Signature=deadbeef"
+SEGMENT_URL = "https://bucket.s3.amazonaws.com/b1/a.wav?X-Amz-Signature=deadbeef"
+AUDIO = {
+    "participants": [
+        {
+            "participant_name": "Ann",
+            "streams": [{"stream_id": "a0", "segments": [{"url": SEGMENT_URL}]}],
+        }
+    ]
+}
+SAM = {
+    "deviceId": "devices/103",
+    "displayName": "Sam Taylor",
+    "fullName": "Sam Taylor",
+    "profilePicture": PICTURE,
+    "status": 2,
+    "humanized_status": "left",
+    "streamIds": ["s3"],
+    "lastUpdated": "2026-05-26T10:11:14.990Z",
+}
+
+
+async def _fetch(api: Any, client: Any) -> list[str]:
+    manifests = await fetch_manifests(
+        client,
+        "b1",
+        state=BotState.STOPPED,
+        deadline_seconds=60,
+        poll_interval=1,
+        poll_max_interval=1,
+    )
+    assert api.requests[-1].url.path.endswith("/get_participants")
+    kept = manifests.without_urls()
+    assert kept.attendees == manifests.attendees
+    text = kept.model_dump_json()
+    assert "https://" not in text
+    assert "Signature" not in text
+    return [a.display_name or "" for a in kept.attendees]
+
+
+def _queue_media(api: Any) -> None:
+    api.add(200, AUDIO).add(200, {"participants": [], "screenshares": []})
+    api.add(404, {"message": "Bot not found."}, times=2)  # no mixed audio, no composite
+
+
+async def test_attendees_are_fetched_without_their_profile_picture(
+    api: Any, make_client: Any
+) -> None:
+    _queue_media(api)
+    api.add(200, [SAM])
+    assert await _fetch(api, make_client()) == ["Sam Taylor"]
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (404, {"message": "Bot not found."}),
+        (202, {"message": "in_progress"}),
+        (200, "<!doctype html><html>Sign in</html>"),
+        (200, {"participants": "nobody"}),
+    ],
+    ids=["not_found", "not_ready", "html", "wrong_shape"],
+)
+async def test_a_missing_attendee_list_means_no_attendees_not_a_failure(
+    api: Any, make_client: Any, status: int, body: object
+) -> None:
+    _queue_media(api)
+    if isinstance(body, str):
+        api.add(status, text=body)
+    else:
+        api.add(status, body)
+    assert await _fetch(api, make_client()) == []
+
+
+def test_the_bot_itself_is_not_catalogued_as_an_attendee(tmp_path: Any) -> None:
+    from tasks.capture import Manifests, MeetingRequest, write_catalog
+    from tasks.catalog import read_table
+    from tasks.models import AudioManifest, MeetingParticipant
+
+    bot = MeetingParticipant.model_validate({"displayName": "Recorder  Bot"})
+    sam = MeetingParticipant.model_validate(SAM)
+    write_catalog(
+        catalog_root=str(tmp_path),
+        storage_options={},
+        request=MeetingRequest(meeting_link="https://zoom.us/j/1", bot_name="recorder bot"),
+        key="k",
+        bot_id="b1",
+        platform="zoom",
+        state=BotState.STOPPED,
+        manifests=Manifests(
+            audio=AudioManifest.model_validate({"participants": []}), attendees=[bot, sam]
+        ),
+        media=[],
+        created_at=None,
+        left_at=None,
+    )
+    people = read_table("participants", str(tmp_path))
+    assert people["participant_name"].tolist() == ["Sam Taylor"]
