@@ -41,6 +41,9 @@ def run_demo(data_dir: str = "data") -> int:
     # The demo is offline: no usage telemetry from Prefect's temporary server. Set before
     # Prefect is imported, which reads its settings once.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Warnings and errors only, so the summary below stays readable; export
+    # PREFECT_LOGGING_LEVEL=INFO to watch every task run.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.capture import capture_meetings
 
     data = Path(data_dir).resolve()
@@ -48,6 +51,7 @@ def run_demo(data_dir: str = "data") -> int:
     config = SimulatorConfig(scenario=scenario, speed=DEMO_SPEED)
     with serve_in_thread(config) as api_url:
         print(f"Simulator: {api_url}  (scenario {DEMO_SCENARIO.name}, {DEMO_SPEED:g}x)")
+        print("Capturing the demo meetings through Prefect (first start of its API: ~10 s)...")
         os.environ.update(
             {
                 "MEETSTREAM_API_URL": api_url,
