@@ -153,7 +153,7 @@ def _creation_spread(api_url: str, links: list[str]) -> float:
 
 
 def _requests(links: list[str], run: int) -> list[Any]:
-    from tasks.capture import MeetingRequest
+    from tasks.request import MeetingRequest
 
     return [
         MeetingRequest(meeting_link=link, bot_name="Bench Recorder", request_id=f"b{run}-{i}")

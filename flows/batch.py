@@ -17,8 +17,9 @@ from prefect.deployments import arun_deployment
 from prefect.runtime import flow_run
 
 from flows.capture import capture_meetings
-from tasks import capture, meeting_list, steps
+from tasks import meeting_list, steps
 from tasks.catalog import redact_meeting_link
+from tasks.request import idempotency_key
 
 SINGLE_MEETING_DEPLOYMENT = "capture-meeting/capture-meeting"
 
@@ -66,7 +67,7 @@ async def capture_scheduled(
             },
             timeout=0,  # do not wait: the meeting runs on whichever worker picks it up
             # a retried batch run submits each meeting once
-            idempotency_key=capture.idempotency_key(request, run_scope=str(flow_run.get_id())),
+            idempotency_key=idempotency_key(request, run_scope=str(flow_run.get_id())),
         )
         runs.append(
             {"meeting": redact_meeting_link(request.meeting_link), "flow_run_id": str(run.id)}

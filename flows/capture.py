@@ -17,9 +17,14 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.runtime import flow_run
 
-from tasks import capture, catalog, report, steps
-from tasks.capture import MeetingRequest
+from tasks import catalog, report, steps
 from tasks.errors import redact
+from tasks.request import (
+    MeetingRequest,
+    idempotency_key,
+    leave_deadline_seconds,
+    platform_from_link,
+)
 from tasks.settings import resolve_root
 
 
@@ -99,14 +104,14 @@ async def _capture(
 ) -> dict[str, Any]:
     """Run one meeting's steps; never raises: a failure becomes outcome 'failed'."""
     logger = get_run_logger()
-    key = capture.idempotency_key(request, run_scope=str(flow_run.get_id()))
+    key = idempotency_key(request, run_scope=str(flow_run.get_id()))
     link = catalog.redact_meeting_link(request.meeting_link)
     created_at = dt.datetime.now(dt.UTC)
     try:
         if bot_id is None:
             created = await steps.create_bot(request, key)
             bot_id = str(created["bot_id"])
-        left = await steps.wait_until_left(bot_id, capture.leave_deadline_seconds(request))
+        left = await steps.wait_until_left(bot_id, leave_deadline_seconds(request))
         # collect-bot knows only the id: the bot's detail fills in what the request lacks
         request = request.model_copy(
             update={
@@ -123,7 +128,7 @@ async def _capture(
             request=request,
             key=key,
             bot_id=bot_id,
-            platform=left["platform"] or capture.platform_from_link(request.meeting_link),
+            platform=left["platform"] or platform_from_link(request.meeting_link),
             state=left["state"],
             manifests=manifests,
             media=media,

@@ -89,7 +89,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _capture(args: argparse.Namespace) -> int:
     from flows.capture import capture_meeting
-    from tasks.capture import MeetingRequest
+    from tasks.request import MeetingRequest
 
     request = MeetingRequest(
         meeting_link=args.meeting_link,

@@ -18,7 +18,7 @@ import simulator
 from simulator.scenario import load_scenario
 from simulator.server import serve_in_thread
 from simulator.state import DEMO_API_KEY, SimulatorConfig
-from tasks.capture import MeetingRequest
+from tasks.request import MeetingRequest
 
 DEMO_SCENARIO = Path(simulator.__file__).parent / "scenarios" / "demo.yaml"
 DEMO_SPEED = 600.0  # meeting seconds per real second: a 15-minute meeting plays in ~1.5 s

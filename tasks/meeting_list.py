@@ -19,7 +19,7 @@ import fsspec
 import pandas as pd
 from pydantic import ValidationError
 
-from tasks.capture import MeetingRequest
+from tasks.request import MeetingRequest
 
 
 class MeetingListError(ValueError):

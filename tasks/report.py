@@ -25,10 +25,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from tasks.capture import platform_from_link
 from tasks.catalog import read_table
 from tasks.errors import redact
 from tasks.join import CAMERA_CAP, SPEAKER_CAP
+from tasks.request import platform_from_link
 
 __all__ = ["catalog_delta_markdown", "catalog_rows", "escape_markdown", "meeting_label"]
 

@@ -35,6 +35,7 @@ from tasks.client import MeetStreamClient
 from tasks.compaction import CATALOG_WRITER_LIMIT
 from tasks.errors import is_transient
 from tasks.models import ArchivedMedia, BotState
+from tasks.request import MeetingRequest
 from tasks.settings import Settings
 
 WRITER_TIMEOUT = 3600.0  # seconds to wait for the catalog-writer slot (compaction holds it)
@@ -150,7 +151,7 @@ _DELAYS = [5.0, 30.0]
     retry_delay_seconds=_DELAYS,
     retry_condition_fn=retry_transient_only,
 )
-async def create_bot(request: capture.MeetingRequest, key: str) -> dict[str, Any]:
+async def create_bot(request: MeetingRequest, key: str) -> dict[str, Any]:
     async with meetstream(await load_settings()) as client:
         return await capture.create_bot(client, request, key)
 
@@ -223,7 +224,7 @@ async def archive_media(
 )
 async def write_catalog(
     catalog_root: str,
-    request: capture.MeetingRequest,
+    request: MeetingRequest,
     key: str,
     bot_id: str,
     platform: str | None,
@@ -261,7 +262,7 @@ async def write_catalog(
 @task(name="record-failure")
 async def record_failure(
     catalog_root: str,
-    request: capture.MeetingRequest,
+    request: MeetingRequest,
     key: str,
     bot_id: str,
     reason: str,

@@ -22,7 +22,7 @@ from simulator.scenario import load_scenario
 from simulator.server import serve_in_thread
 from simulator.state import DEMO_API_KEY, SimulatorConfig
 from tasks import catalog
-from tasks.capture import MeetingRequest
+from tasks.request import MeetingRequest
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

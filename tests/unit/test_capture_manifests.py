@@ -84,9 +84,10 @@ async def test_a_missing_attendee_list_means_no_attendees_not_a_failure(
 
 
 def test_the_bot_itself_is_not_catalogued_as_an_attendee(tmp_path: Any) -> None:
-    from tasks.capture import Manifests, MeetingRequest, write_catalog
+    from tasks.capture import Manifests, write_catalog
     from tasks.catalog import read_table
     from tasks.models import AudioManifest, MeetingParticipant
+    from tasks.request import MeetingRequest
 
     bot = MeetingParticipant.model_validate({"displayName": "Recorder  Bot"})
     sam = MeetingParticipant.model_validate(SAM)

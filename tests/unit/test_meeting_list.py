@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.capture import MeetingRequest
 from tasks.meeting_list import MeetingListError, due, read_meeting_list
+from tasks.request import MeetingRequest
 
 ROWS = [
     {
