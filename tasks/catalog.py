@@ -96,7 +96,7 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-def _publish(fs: AbstractFileSystem, path: str, data: bytes) -> None:
+def publish(fs: AbstractFileSystem, path: str, data: bytes) -> None:
     """Make `path` hold exactly `data`, never a partial file, for any reader."""
     if not isinstance(fs, LocalFileSystem):
         fs.pipe_file(path, data)  # one PUT: S3 shows the old object or the new one
@@ -148,7 +148,7 @@ def _rewrite_without(fs: AbstractFileSystem, path: str, bot_id: str) -> None:
         fs.rm(path)
     else:
         # Same name, replaced atomically: other bots' rows are never missing or doubled.
-        _publish(fs, path, _parquet_bytes(keep))
+        publish(fs, path, _parquet_bytes(keep))
 
 
 @contextlib.contextmanager
@@ -205,7 +205,7 @@ def write_bot(
     # run removes, never a bot with no rows at all.
     for table, data in tables.items():
         target = f"{base}/{table}/{day}/{name}"
-        _publish(fs, target, _parquet_bytes(data))
+        publish(fs, target, _parquet_bytes(data))
         written[table] = fs.unstrip_protocol(target)
         for old in _bot_files(fs, base, table, bot.bot_id):
             if old != target:

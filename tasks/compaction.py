@@ -269,7 +269,7 @@ def compact_day(
             action: Action = "cleaned" if gone or removed else "unchanged"
             return replace(report, action=action, sources=len(sources))
         target = f"{directory}/{_compacted_name(sources)}"
-        catalog._publish(fs, target, _encode(merged, sources, min_rows_per_group))
+        catalog.publish(fs, target, _encode(merged, sources, min_rows_per_group))
         _verify(fs, target, expected)
         for source in sources:
             _delete_unchanged(fs, source.path, source.sha256)
