@@ -194,7 +194,9 @@ async def archive_media(
     """Collect both manifests and copy every file; returns the manifests without URLs."""
     settings = await load_settings()
     options = settings.storage_options()
-    async with meetstream(settings) as client, httpx.AsyncClient(timeout=60) as http:
+    # Media goes to presigned URLs: a plain client, never the API client with its Token.
+    media_http = httpx.AsyncClient(timeout=settings.http_timeout_seconds)
+    async with meetstream(settings) as client, media_http as http:
         manifests = await capture.fetch_manifests(
             client,
             bot_id,
@@ -212,6 +214,7 @@ async def archive_media(
             media_root=media_root,
             storage_options=options,
             expected=expected,
+            concurrency=settings.archive_concurrency,
         )
     return manifests.without_urls(), media
 
