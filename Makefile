@@ -1,18 +1,29 @@
-# Two commands for a newcomer: `make demo` and `make test`. Both bootstrap .venv first.
+# Two commands for a newcomer: `make demo` and `make test`. Both install .venv first,
+# exactly from uv.lock (uv itself is pinned and installed from PyPI into .tools/).
 PYTHON ?= python3
-VENV ?= .venv
+UV_VERSION := 0.13.8
+VENV := .venv
 BIN := $(VENV)/bin
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint unit integration e2e bench clean
+.PHONY: install lock demo test lint unit integration e2e bench clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# --frozen: install exactly what uv.lock says, never re-resolve.
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --all-extras --python $(PYTHON)
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve every dependency to the newest versions pyproject.toml allows.
+lock: $(UV)
+	$(UV) lock --upgrade --python $(PYTHON)
 
 demo: $(STAMP)
 	$(BIN)/meetstream-catalog demo
@@ -38,4 +49,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) data .pytest_cache .mypy_cache .ruff_cache
