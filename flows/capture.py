@@ -86,9 +86,8 @@ async def collect_bot(
 
 
 async def _roots(media_root: str | None, catalog_root: str | None) -> tuple[str, str]:
-    """The run's storage roots; also makes sure the catalog-writer limit exists."""
+    """The run's storage roots."""
     settings = await steps.load_settings()
-    await steps.ensure_writer_limit()
     return (
         resolve_root(media_root or settings.media_root),
         resolve_root(catalog_root or settings.catalog_root),

@@ -12,34 +12,25 @@ refuses to repeat permanent errors such as a 401 or a 409.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import functools
-import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import httpx
 from prefect import Task, task
 from prefect.blocks.system import Secret
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.client.schemas.objects import State, TaskRun
-from prefect.concurrency.asyncio import concurrency
-from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from pydantic import SecretStr
 
 from tasks import capture, catalog
 from tasks.client import MeetStreamClient
-from tasks.compaction import CATALOG_WRITER_LIMIT
 from tasks.errors import is_transient
 from tasks.models import ArchivedMedia, BotState
 from tasks.request import MeetingRequest
 from tasks.settings import Settings
 
-WRITER_TIMEOUT = 3600.0  # seconds to wait for the catalog-writer slot (compaction holds it)
-_T = TypeVar("_T")
 SECRET_BLOCK = "meetstream-api-key"  # noqa: S105 - a block name, not a secret
 
 
@@ -63,74 +54,6 @@ async def load_settings() -> Settings:
         value: object = secret.get()
         settings = settings.model_copy(update={"api_key": SecretStr(str(value))})
     return settings
-
-
-async def ensure_writer_limit(name: str = CATALOG_WRITER_LIMIT) -> None:
-    """Create the global concurrency limit `name` (limit 1) unless it exists."""
-    async with get_client() as client:
-        try:
-            await client.read_global_concurrency_limit_by_name(name)
-        except ObjectNotFound:
-            with contextlib.suppress(ObjectAlreadyExists):  # another run created it first
-                await client.create_global_concurrency_limit(
-                    GlobalConcurrencyLimitCreate(name=name, limit=1)
-                )
-
-
-class _CatalogWriter:
-    """Runs this process's catalog writes one at a time, under the `catalog-writer` slot.
-
-    Compaction must not rewrite a day while a capture replaces a bot's rows in it, and two
-    re-captured bots must not rewrite one compacted file at once (on s3:// there is no file
-    lock), so writes are exclusive. Asking the API for the slot once per write cost ~1.5 s
-    each when hundreds of meetings ended together (bench/capture_bench.py), so one task
-    takes the slot and drains every write queued meanwhile before it lets go.
-    """
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[tuple[Callable[[], Any], asyncio.Future[Any]]] = asyncio.Queue()
-        self.worker: asyncio.Task[None] | None = None
-
-    async def run(self, write: Callable[[], _T]) -> _T:
-        future: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
-        self.queue.put_nowait((write, future))
-        if self.worker is None:
-            self.worker = asyncio.create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        try:
-            while not self.queue.empty():
-                async with concurrency(
-                    CATALOG_WRITER_LIMIT, occupy=1, timeout_seconds=WRITER_TIMEOUT
-                ):
-                    while not self.queue.empty():
-                        write, future = self.queue.get_nowait()
-                        try:
-                            future.set_result(write())
-                        except Exception as exc:  # noqa: BLE001 - handed to the caller
-                            future.set_exception(exc)
-        except BaseException as exc:  # the slot could not be had: fail every waiting write
-            while not self.queue.empty():
-                self.queue.get_nowait()[1].set_exception(exc)
-            raise
-        finally:
-            self.worker = None  # no await since the last empty check: nothing is stranded
-
-
-# One writer per event loop (asyncio queues and tasks belong to the loop that made them).
-_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _CatalogWriter] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-async def write_exclusively(write: Callable[[], _T]) -> _T:
-    """Run `write` (a quick, synchronous catalog write) under the catalog-writer slot."""
-    loop = asyncio.get_running_loop()
-    writer = _writers.get(loop)
-    if writer is None:
-        writer = _writers[loop] = _CatalogWriter()
-    return await writer.run(write)
 
 
 @asynccontextmanager
@@ -239,9 +162,9 @@ async def write_catalog(
     run_id: str | None = None,
 ) -> dict[str, Any]:
     settings = await load_settings()
-    # Not in a thread: a write takes ~20 ms, while a slot in the default executor can take
-    # seconds when other meetings' archive uploads fill it (measured).
-    record = await write_exclusively(
+    # Off the event loop, which holds every other waiting meeting of this process. Writers
+    # need no lock: each commit to the catalog is atomic and retried on conflict.
+    record = await asyncio.to_thread(
         functools.partial(
             capture.write_catalog,
             catalog_root=catalog_root,
@@ -272,7 +195,7 @@ async def record_failure(
     created_at: dt.datetime | None,
 ) -> bool:
     settings = await load_settings()
-    return await write_exclusively(
+    return await asyncio.to_thread(
         functools.partial(
             capture.record_failure,
             catalog_root=catalog_root,
