@@ -164,12 +164,9 @@ def _requests(links: list[str], run: int) -> list[Any]:
 def _capture(links: list[str], run: int, data: Path) -> list[dict[str, Any]]:
     from flows.capture import capture_meetings
 
-    coro = capture_meetings(
-        _requests(links, run),
-        concurrency=max(1, len(links)),
-        media_root=str(data / "media"),
-        catalog_root=str(data / "catalog"),
-    )
+    os.environ["MEETSTREAM_MEDIA_ROOT"] = str(data / "media")  # roots are worker settings
+    os.environ["MEETSTREAM_CATALOG_ROOT"] = str(data / "catalog")
+    coro = capture_meetings(_requests(links, run), concurrency=max(1, len(links)))
     return list(asyncio.run(coro))
 
 

@@ -9,6 +9,7 @@ meetings waiting on their bots must be cheap in one worker process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +20,7 @@ from prefect.runtime import flow_run
 
 from tasks import catalog, report, steps
 from tasks.errors import redact
+from tasks.preflight import PreflightError, preflight
 from tasks.request import (
     MeetingRequest,
     idempotency_key,
@@ -32,14 +34,27 @@ class CaptureFailedError(RuntimeError):
     """The meeting could not be captured; the message says why and what to do."""
 
 
-@flow(name="capture-meeting")
-async def capture_meeting(
-    request: MeetingRequest,
-    media_root: str | None = None,
-    catalog_root: str | None = None,
-) -> dict[str, Any]:
-    """Capture one meeting: create the bot, wait, archive its media, write the catalog."""
-    roots = await _roots(media_root, catalog_root)
+def _meeting_run_name() -> str:
+    request = flow_run.get_parameters().get("request")
+    if isinstance(request, MeetingRequest):
+        return request.run_name()
+    if isinstance(request, dict):
+        with contextlib.suppress(ValueError):
+            return MeetingRequest.model_validate(request).run_name()
+    return "meeting"
+
+
+def _collect_run_name() -> str:
+    return f"collect · bot {flow_run.get_parameters().get('bot_id', '?')}"
+
+
+@flow(name="capture-meeting", flow_run_name=_meeting_run_name)
+async def capture_meeting(request: MeetingRequest) -> dict[str, Any]:
+    """Send a recorder into one meeting, wait until it leaves, archive everyone's audio and
+    video into your storage and add the meeting to the catalog."""
+    roots = await _roots()
+    request = await steps.resolve_link(request)
+    await _preflight(roots, request)
     result = await _capture(request, *roots)
     await _artifacts([result], roots[1], key="meeting-capture")
     if result["outcome"] == "failed":
@@ -49,35 +64,30 @@ async def capture_meeting(
 
 @flow(name="capture-meetings")
 async def capture_meetings(
-    requests: list[MeetingRequest],
-    concurrency: int = 50,
-    media_root: str | None = None,
-    catalog_root: str | None = None,
+    requests: list[MeetingRequest], concurrency: int = 50
 ) -> list[dict[str, Any]]:
     """Capture many meetings concurrently in this flow run (at most `concurrency` at once)."""
-    roots = await _roots(media_root, catalog_root)
+    roots = await _roots()
+    await _preflight(roots, None)
     gate = asyncio.Semaphore(concurrency)
 
     async def one(request: MeetingRequest) -> dict[str, Any]:
         async with gate:
-            return await _capture(request, *roots)
+            return await _capture(await steps.resolve_link(request), *roots)
 
     results = list(await asyncio.gather(*(one(r) for r in requests)))
     await _artifacts(results, roots[1], key="capture-summary")
     return results
 
 
-@flow(name="collect-bot")
-async def collect_bot(
-    bot_id: str,
-    meeting_link: str = "",
-    bot_name: str = "",
-    media_root: str | None = None,
-    catalog_root: str | None = None,
-) -> dict[str, Any]:
-    """Archive and catalogue an existing bot (created elsewhere) without creating one."""
-    roots = await _roots(media_root, catalog_root)
-    request = MeetingRequest(meeting_link=meeting_link or "", bot_name=bot_name or "")
+@flow(name="collect-bot", flow_run_name=_collect_run_name)
+async def collect_bot(bot_id: str) -> dict[str, Any]:
+    """Archive and catalogue a bot that already exists (created elsewhere, or by a capture
+    that was interrupted) without creating one."""
+    roots = await _roots()
+    await _preflight(roots, None)
+    # What the request would have said comes from the bot's detail once it has left.
+    request = MeetingRequest.model_construct(meeting_link="", bot_name="")
     result = await _capture(request, *roots, bot_id=bot_id)
     await _artifacts([result], roots[1], key="bot-collection")
     if result["outcome"] == "failed":
@@ -85,13 +95,19 @@ async def collect_bot(
     return result
 
 
-async def _roots(media_root: str | None, catalog_root: str | None) -> tuple[str, str]:
-    """The run's storage roots."""
+async def _roots() -> tuple[str, str]:
+    """The storage roots: operator settings of the worker, never run parameters."""
     settings = await steps.load_settings()
-    return (
-        resolve_root(media_root or settings.media_root),
-        resolve_root(catalog_root or settings.catalog_root),
-    )
+    return resolve_root(settings.media_root), resolve_root(settings.catalog_root)
+
+
+async def _preflight(roots: tuple[str, str], request: MeetingRequest | None) -> None:
+    """Refuse, before any bot is created, a capture that could not finish."""
+    settings = await steps.load_settings()
+    try:
+        await preflight(settings, media_root=roots[0], catalog_root=roots[1], request=request)
+    except PreflightError as exc:
+        raise CaptureFailedError(str(exc)) from None
 
 
 async def _capture(

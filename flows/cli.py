@@ -10,8 +10,14 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tasks.request import MeetingRequest
+    from tasks.settings import Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,15 +48,54 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", default="data", help="Where catalog/ and media/ go.")
     demo.set_defaults(run=_demo)
 
-    cap = sub.add_parser("capture", help="Capture one meeting (needs MEETSTREAM_API_KEY).")
-    cap.add_argument("meeting_link")
-    cap.add_argument("--bot-name", default="Meeting Recorder")
-    cap.add_argument("--join-at", type=dt.datetime.fromisoformat, default=None)
-    cap.add_argument("--request-id", default=None, help="Stable id: re-runs replay one bot.")
+    cap = sub.add_parser(
+        "capture",
+        help="Send a bot into one meeting, wait, archive its media and catalogue it.",
+        description="Capture one meeting. Needs MEETSTREAM_API_KEY (and MEETSTREAM_API_URL "
+        "for the simulator). Everything is checked before a bot is created.",
+    )
+    cap.add_argument(
+        "meeting_link",
+        help="Zoom, Google Meet or Teams link, passcode included "
+        "(e.g. 'https://zoom.us/j/123456789?pwd=...'); the passcode is never stored.",
+    )
+    cap.add_argument("--bot-name", default="Meeting Recorder", help="Name the bot joins with.")
+    cap.add_argument(
+        "--join-at",
+        type=_aware_datetime,
+        default=None,
+        metavar="WHEN",
+        help="When to join, ISO-8601 with a zone (2026-12-01T15:00:00+01:00); default now.",
+    )
+    cap.add_argument(
+        "--max-meeting-minutes",
+        type=int,
+        default=240,
+        metavar="N",
+        help="The bot leaves after N minutes even if the meeting goes on (10-300; 240).",
+    )
+    cap.add_argument(
+        "--attribute",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="A label stored with the meeting in the catalog; repeat for more.",
+    )
+    cap.add_argument(
+        "--request-id",
+        default=None,
+        help="Any stable text naming this request: running it again reuses its bot.",
+    )
+    _root_arguments(cap)
     cap.set_defaults(run=_capture)
 
-    col = sub.add_parser("collect", help="Archive and catalogue an existing bot by id.")
-    col.add_argument("bot_id")
+    col = sub.add_parser(
+        "collect",
+        help="Archive and catalogue an existing bot by id (e.g. after an interrupted capture).",
+    )
+    col.add_argument("bot_id", help="The bot id that capture printed (or MeetStream's).")
+    _root_arguments(col)
     col.set_defaults(run=_collect)
 
     query = sub.add_parser(
@@ -63,13 +108,41 @@ def _parser() -> argparse.ArgumentParser:
     _catalog_root_argument(query)
     query.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
     query.add_argument("--output", default=None, help="File (or URL) for --format parquet.")
+    query.add_argument(
+        "--as-of",
+        default=None,
+        metavar="VERSION|TIMESTAMP",
+        help="Time travel: read each table at a Delta version (e.g. 12) or as it was at an "
+        "ISO 8601 time (e.g. 2025-03-14T09:00:00Z; no zone means UTC).",
+    )
     query.set_defaults(run=_query)
 
-    tables = sub.add_parser("tables", help="Describe the catalog tables: columns, rows, files.")
+    tables = sub.add_parser(
+        "tables", help="Describe the catalog tables: version, files, rows, last maintenance."
+    )
     _catalog_root_argument(tables)
     tables.add_argument("--format", choices=("text", "json"), default="text")
     tables.set_defaults(run=_tables)
+    _catalog_commands(sub)
     return parser
+
+
+def _catalog_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    group = sub.add_parser("catalog", help="Catalog administration: migrate, maintain.")
+    commands = group.add_subparsers(dest="catalog_command", required=True)
+    migrate = commands.add_parser(
+        "migrate",
+        help="Turn a catalog of the previous layout (per-bot Parquet files) into Delta tables.",
+    )
+    _catalog_root_argument(migrate)
+    migrate.set_defaults(run=_migrate)
+    maintain = commands.add_parser(
+        "maintain", help="Compact, vacuum, checkpoint (what the maintain-catalog flow does)."
+    )
+    _catalog_root_argument(maintain)
+    maintain.add_argument("--no-vacuum", action="store_true", help="Only compact/checkpoint.")
+    maintain.add_argument("--retention-days", type=float, default=None)
+    maintain.set_defaults(run=_maintain)
 
 
 def _catalog_root_argument(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +154,40 @@ def _catalog_root_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _root_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--media-root",
+        default=None,
+        help="Where media files go: a path or s3:// URL (default MEETSTREAM_MEDIA_ROOT "
+        "or data/media).",
+    )
+    parser.add_argument(
+        "--catalog-root",
+        default=None,
+        help="Where the catalog lives: a path or s3:// URL (default MEETSTREAM_CATALOG_ROOT "
+        "or data/catalog).",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="Show Prefect's log and full tracebacks."
+    )
+
+
+def _aware_datetime(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no time zone: add one, e.g. {text}+00:00 or {text}Z"
+        )
+    return value
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key.strip(), value
+
+
 def _demo(args: argparse.Namespace) -> int:
     from flows.demo import run_demo
 
@@ -88,26 +195,112 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _capture(args: argparse.Namespace) -> int:
-    from flows.capture import capture_meeting
+    from pydantic import ValidationError
+
     from tasks.request import MeetingRequest
 
-    request = MeetingRequest(
-        meeting_link=args.meeting_link,
-        bot_name=args.bot_name,
-        join_at=args.join_at,
-        request_id=args.request_id,
-    )
-    result = asyncio.run(capture_meeting(request))
-    print(json.dumps(result, indent=2, default=str))
-    return 0
+    try:
+        request = MeetingRequest.from_link(
+            args.meeting_link,
+            bot_name=args.bot_name,
+            join_at=args.join_at,
+            request_id=args.request_id,
+            max_meeting_minutes=args.max_meeting_minutes,
+            custom_attributes=dict(args.attribute),
+        )
+    except ValidationError as exc:
+        return _error(
+            "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        )
+    except ValueError as exc:
+        return _error(str(exc))
+
+    async def run() -> object:
+        from flows.capture import capture_meeting
+
+        return await capture_meeting(request)
+
+    return _run_flow(args, run, request=request)
 
 
 def _collect(args: argparse.Namespace) -> int:
-    from flows.capture import collect_bot
+    async def run() -> object:
+        from flows.capture import collect_bot
 
-    result = asyncio.run(collect_bot(args.bot_id))
+        return await collect_bot(args.bot_id)
+
+    return _run_flow(args, run, request=None)
+
+
+def _run_flow(
+    args: argparse.Namespace,
+    run: Callable[[], Coroutine[Any, Any, object]],
+    *,
+    request: MeetingRequest | None,
+) -> int:
+    """Check everything, then run the flow with live progress; one line on any failure."""
+    from tasks.preflight import PreflightError, preflight
+    from tasks.settings import Settings, resolve_root
+
+    # Storage roots are settings: the flow reads them from the environment, as on a worker.
+    for name, value in (
+        ("MEETSTREAM_MEDIA_ROOT", args.media_root),
+        ("MEETSTREAM_CATALOG_ROOT", args.catalog_root),
+    ):
+        if value:
+            os.environ[name] = value
+    settings = _settings_with_key(Settings())
+    try:
+        asyncio.run(
+            preflight(
+                settings,
+                media_root=resolve_root(settings.media_root),
+                catalog_root=resolve_root(settings.catalog_root),
+                request=request,
+            )
+        )
+    except PreflightError as exc:
+        return _error(str(exc))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect's temporary API migrates a new database on first use: ~15 s on 2 cores.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    import prefect  # noqa: F401 - its logging setup must precede the progress view
+
+    from flows.console import progress_view
+
+    with progress_view(debug=args.debug) as view:
+        try:
+            result = asyncio.run(run())
+        except KeyboardInterrupt:
+            bot = view.bot_id
+            if bot is None:
+                return _error("interrupted before a bot was created; nothing to resume", 130)
+            return _error(
+                f"interrupted: bot {bot} is still in the meeting; resume with: "
+                f"meetstream-catalog collect {bot}",
+                130,
+            )
+        except Exception as exc:
+            if args.debug:
+                raise
+            return _error(" ".join(str(exc).split()) or type(exc).__name__)
     print(json.dumps(result, indent=2, default=str))
     return 0
+
+
+def _settings_with_key(settings: Settings) -> Settings:
+    """The API key from the environment, else from the Prefect Secret block when a Prefect
+    server is configured (the ephemeral API has no blocks: no need to start it)."""
+    if settings.api_key is not None or not os.environ.get("PREFECT_API_URL"):
+        return settings
+    from tasks.steps import load_settings
+
+    return asyncio.run(load_settings())
+
+
+def _error(message: str, code: int = 1) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
 
 
 def _catalog(args: argparse.Namespace) -> tuple[str, dict[str, object]]:
@@ -128,7 +321,7 @@ def _query(args: argparse.Namespace) -> int:
     if len(query.missing_tables(root, options)) == len(TABLES):
         print(f"warning: no catalog tables under {root}; every table is empty", file=sys.stderr)
     try:
-        result = query.run_query(args.sql, root, options)
+        result = query.run_query(args.sql, root, options, as_of=args.as_of)
         query.write_result(
             result, args.format, sys.stdout, output=args.output, storage_options=options
         )
@@ -154,6 +347,30 @@ def _tables(args: argparse.Namespace) -> int:
         print(json.dumps([dataclasses.asdict(i) for i in infos], indent=1))
     else:
         print(query.format_tables(infos), end="")
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from tasks import catalog_migrate
+
+    root, options = _catalog(args)
+    report = catalog_migrate.migrate(root, storage_options=options)
+    print(catalog_migrate.format_report(report), end="")
+    return 0
+
+
+def _maintain(args: argparse.Namespace) -> int:
+    from tasks import catalog_maintenance
+
+    root, options = _catalog(args)
+    days = args.retention_days
+    reports = catalog_maintenance.maintain(
+        root,
+        vacuum=not args.no_vacuum,
+        retention_days=catalog_maintenance.DEFAULT_VACUUM_RETENTION_DAYS if days is None else days,
+        storage_options=options,
+    )
+    print(json.dumps([r.as_dict() for r in reports], indent=1))
     return 0
 
 

@@ -26,8 +26,8 @@ DEMO_SPEED = 600.0  # meeting seconds per real second: a 15-minute meeting plays
 
 def demo_requests(links: list[str]) -> list[MeetingRequest]:
     return [
-        MeetingRequest(
-            meeting_link=link,
+        MeetingRequest.from_link(
+            link,
             bot_name="Demo Recorder",
             request_id=f"demo-{number}",
             custom_attributes={"source": "demo"},
@@ -58,15 +58,11 @@ def run_demo(data_dir: str = "data") -> int:
                 "MEETSTREAM_API_KEY": DEMO_API_KEY,
                 "MEETSTREAM_POLL_INTERVAL_SECONDS": "0.2",
                 "MEETSTREAM_POLL_MAX_INTERVAL_SECONDS": "1",
+                "MEETSTREAM_MEDIA_ROOT": str(data / "media"),
+                "MEETSTREAM_CATALOG_ROOT": str(data / "catalog"),
             }
         )
-        results = asyncio.run(
-            capture_meetings(
-                demo_requests(list(scenario.meetings)),
-                media_root=str(data / "media"),
-                catalog_root=str(data / "catalog"),
-            )
-        )
+        results = asyncio.run(capture_meetings(demo_requests(list(scenario.meetings))))
     print_summary(str(data / "catalog"))
     failed = [r for r in results if r["outcome"] == "failed"]
     for result in failed:
@@ -95,6 +91,10 @@ def print_summary(catalog_root: str) -> None:
         )
     print(f"\nCatalog: {catalog_root}  (tables bots, media, participants; hive-partitioned)")
     print("Query it with DuckDB, pandas or Polars (see docs/catalog.md), for example:")
-    print(
-        '  .venv/bin/meetstream-catalog query "select match, count(*) from participants group by 1"'
+    root = (
+        ""
+        if Path(catalog_root) == Path("data/catalog").resolve()
+        else f" --catalog-root {catalog_root}"
     )
+    example = "select match, count(*) from participants group by 1"
+    print(f'  .venv/bin/meetstream-catalog query "{example}"{root}')

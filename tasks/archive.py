@@ -286,8 +286,11 @@ async def archive_all(
     storage_options: Mapping[str, object] | None = None,
     expected: Mapping[str, str] | None = None,
     concurrency: int = 4,
+    on_archived: Callable[[ArchivedMedia], None] | None = None,
 ) -> list[ArchivedMedia]:
     """Archive every item, `concurrency` at a time; results in item order.
+
+    `on_archived` is called as each file is safely stored (for progress reports).
 
     A failure does not stop the others: once all are done, ArchiveBatchError is raised
     carrying `archived` (to catalogue) and `failures` (item, exception).
@@ -298,11 +301,14 @@ async def archive_all(
 
     async def one(item: MediaFile) -> ArchivedMedia:
         async with gate:
-            return await archive_file(
+            done = await archive_file(
                 item, fetch_url=functools.partial(fetch_url_for, item), http=http,
                 media_root=media_root, storage_options=storage_options,
                 expected_sha256=(expected or {}).get(item.key),
             )  # fmt: skip
+        if on_archived is not None:
+            on_archived(done)
+        return done
 
     outcomes = await asyncio.gather(*(one(i) for i in items), return_exceptions=True)
     archived: list[ArchivedMedia] = []

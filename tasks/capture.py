@@ -17,7 +17,7 @@ step runs and tests without a Prefect API. The traps guarded here:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -44,7 +44,7 @@ _T = TypeVar("_T")
 async def create_bot(client: MeetStreamClient, request: MeetingRequest, key: str) -> dict[str, Any]:
     """Create (or replay) the bot; returns its id, create-time status and whether replayed."""
     created = await client.create_bot(
-        meeting_link=request.meeting_link,
+        meeting_link=request.link(),
         bot_name=request.bot_name,
         idempotency_key=key,
         audio_separate_streams=True,
@@ -148,8 +148,12 @@ async def archive_media(
     storage_options: Mapping[str, object],
     expected: Mapping[str, str],
     concurrency: int = 4,
+    on_progress: Callable[[int, int, int], None] | None = None,
 ) -> list[ArchivedMedia]:
-    """Copy every planned file into storage; a dead URL re-fetches the manifest it came from."""
+    """Copy every planned file into storage; a dead URL re-fetches the manifest it came from.
+
+    `on_progress(files_done, files_total, bytes_done)` is called as each file is stored.
+    """
     current = manifests
     items = archive.plan_media(
         bot_id, current.audio, current.video, current.mixed, current.composite
@@ -163,6 +167,14 @@ async def archive_media(
             item, current.audio, current.video, current.mixed, current.composite
         )
 
+    done = [0, 0]  # files, bytes
+
+    def archived(media: ArchivedMedia) -> None:
+        done[0] += 1
+        done[1] += media.bytes or 0
+        if on_progress is not None:
+            on_progress(done[0], len(items), done[1])
+
     return await archive.archive_all(
         items,
         fetch_url_for=fetch_url,
@@ -171,6 +183,7 @@ async def archive_media(
         storage_options=storage_options,
         expected=expected,
         concurrency=concurrency,
+        on_archived=archived,
     )
 
 

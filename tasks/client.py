@@ -219,11 +219,19 @@ class MeetStreamClient:
         timeout: float,  # noqa: ASYNC109 - poll deadline, see tasks.polling
         initial_interval: float = 5.0,
         max_interval: float = 30.0,
+        on_status: Callable[[BotStatus], None] | None = None,
     ) -> BotStatus:
-        """Poll status until the bot has left the meeting. Raises WaitTimeoutError."""
+        """Poll status until the bot has left the meeting. Raises WaitTimeoutError.
+
+        `on_status` is called with each status that differs from the one before.
+        """
+        last: list[str | None] = [None]
 
         async def check() -> BotStatus:
             status = await self.get_status(bot_id)
+            if on_status is not None and status.status != last[0]:
+                last[0] = status.status
+                on_status(status)
             if status.state.has_left:
                 return status
             raise NotReadyError(f"status {status.status or 'missing'}")

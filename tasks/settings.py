@@ -40,6 +40,10 @@ class Settings(BaseSettings):
         default="data/catalog",
         description="Where the Parquet catalog lives: a local path, file:// or s3:// URL.",
     )
+    meetings_url: str | None = Field(
+        default=None,
+        description="The scheduled batch's meeting list: a CSV/JSON/JSONL/Parquet path or URL.",
+    )
     s3_endpoint_url: str | None = Field(
         default=None,
         description="S3-compatible endpoint (MinIO, moto); unset for AWS S3.",

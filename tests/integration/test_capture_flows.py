@@ -37,8 +37,11 @@ def simulator_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def api(simulator_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Point the pipeline at the simulator; clears faults left by a failed test."""
+def api(simulator_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """Point the pipeline at the simulator and `tmp_path` (the storage roots are settings,
+    as on a worker); clears faults left by a failed test."""
+    for name, root in _roots(tmp_path).items():
+        monkeypatch.setenv(f"MEETSTREAM_{name.upper()}", root)
     monkeypatch.setenv("MEETSTREAM_API_URL", simulator_url)
     monkeypatch.setenv("MEETSTREAM_API_KEY", DEMO_API_KEY)
     monkeypatch.setenv("MEETSTREAM_POLL_INTERVAL_SECONDS", "0.1")
@@ -105,10 +108,10 @@ def test_nothing_secret_reaches_the_catalog(demo_catalog: str) -> None:
 async def test_rerun_replays_the_same_bot_and_leaves_the_same_rows(
     api: str, tmp_path: Path
 ) -> None:
-    request = MeetingRequest(meeting_link=f"{ZOOM}?pwd=s3cret", request_id="rerun-test")
-    first = await capture_meeting(request, **_roots(tmp_path))
+    request = MeetingRequest.from_link(f"{ZOOM}?pwd=s3cret", request_id="rerun-test")
+    first = await capture_meeting(request)
     before = _tables(_roots(tmp_path)["catalog_root"])
-    second = await capture_meeting(request, **_roots(tmp_path))
+    second = await capture_meeting(request)
     after = _tables(_roots(tmp_path)["catalog_root"])
 
     assert first["bot_id"] == second["bot_id"]
@@ -130,7 +133,7 @@ async def test_expired_urls_and_dropped_downloads_are_refetched_and_resumed(
     request = MeetingRequest(meeting_link=ZOOM, request_id="expiry-test")
     _fault(api, endpoint="get_audio_streams", expire_after=0, count=1)
     _fault(api, endpoint="media", drop_after_bytes=2000, count=2)
-    result = await capture_meeting(request, **_roots(tmp_path))
+    result = await capture_meeting(request)
 
     assert result["outcome"] == "captured"
     media = catalog.read_table("media", _roots(tmp_path)["catalog_root"])
@@ -155,7 +158,7 @@ async def test_a_crash_between_archive_and_catalog_heals_on_rerun(
 
     monkeypatch.setattr(catalog, "write_bot", crash_once)
     with pytest.raises(CaptureFailedError, match="simulated crash"):
-        await capture_meeting(request, **_roots(tmp_path))
+        await capture_meeting(request)
     failed = _tables(_roots(tmp_path)["catalog_root"])
     assert failed["bots"]["outcome"].tolist() == ["failed"]
     assert "simulated crash" in failed["bots"]["reason"].iloc[0]
@@ -164,7 +167,7 @@ async def test_a_crash_between_archive_and_catalog_heals_on_rerun(
     assert archived, "the archive step finished before the crash"
     assert not [p for p in archived if p.name.startswith(".")], "no temporary files left"
 
-    result = await capture_meeting(request, **_roots(tmp_path))
+    result = await capture_meeting(request)
     healed = _tables(_roots(tmp_path)["catalog_root"])
     assert result["outcome"] == "captured"
     assert healed["bots"]["outcome"].tolist() == ["captured"]
@@ -178,7 +181,7 @@ async def test_concurrent_meetings_share_a_day_partition_without_losing_rows(
 ) -> None:
     links = [f"https://zoom.us/j/77700{n:05d}" for n in range(12)]
     requests = [MeetingRequest(meeting_link=link, request_id=f"c-{link}") for link in links]
-    results = await capture_meetings(requests, concurrency=12, **_roots(tmp_path))
+    results = await capture_meetings(requests, concurrency=12)
 
     assert [r["outcome"] for r in results] == ["captured"] * 12
     t = _tables(_roots(tmp_path)["catalog_root"])
@@ -193,7 +196,7 @@ async def test_one_failing_meeting_does_not_stop_the_others(api: str, tmp_path: 
     good = MeetingRequest(meeting_link=ZOOM, request_id="good")
     bad = MeetingRequest(meeting_link="https://zoom.us/j/1000000001", request_id="bad")
     _fault(api, endpoint="create_bot", status=400, message="meeting_link is invalid.", count=1)
-    results = await capture_meetings([bad, good], concurrency=1, **_roots(tmp_path))
+    results = await capture_meetings([bad, good], concurrency=1)
 
     assert [r["outcome"] for r in results] == ["failed", "captured"]
     assert "meeting_link is invalid" in results[0]["reason"]
@@ -210,7 +213,7 @@ async def test_collect_bot_catalogues_an_existing_bot(api: str, tmp_path: Path) 
             "video_separate_streams": True,
         },
     ).json()
-    result = await collect_bot(created["bot_id"], **_roots(tmp_path))
+    result = await collect_bot(created["bot_id"])
 
     assert result["outcome"] == "captured"
     bots = catalog.read_table("bots", _roots(tmp_path)["catalog_root"])
@@ -221,7 +224,5 @@ async def test_collect_bot_catalogues_an_existing_bot(api: str, tmp_path: Path) 
 async def test_denied_bot_is_an_outcome_not_a_crash(api: str, tmp_path: Path) -> None:
     scenario = load_scenario(DEMO_SCENARIO)
     denied = next(link for link, s in scenario.meetings.items() if s.outcome == "denied")
-    result = await capture_meeting(
-        MeetingRequest(meeting_link=denied, request_id="denied"), **_roots(tmp_path)
-    )
+    result = await capture_meeting(MeetingRequest(meeting_link=denied, request_id="denied"))
     assert (result["outcome"], result["final_status"]) == ("denied", "Denied")

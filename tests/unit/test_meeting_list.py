@@ -72,16 +72,61 @@ def test_custom_attributes_that_are_not_json_name_the_row(tmp_path: Path) -> Non
 
 
 def test_a_list_without_meeting_links_says_so(tmp_path: Path) -> None:
-    with pytest.raises(MeetingListError, match="no 'meeting_link' column"):
+    with pytest.raises(MeetingListError, match="no meeting_link column") as raised:
         read_meeting_list(write(tmp_path / "list.csv", [{"bot_name": "x"}]))
+    assert "Expected columns: meeting_link" in str(raised.value)
 
 
-def test_a_missing_file_and_an_unknown_format_are_explained(tmp_path: Path) -> None:
-    with pytest.raises(MeetingListError, match="does not exist"):
-        read_meeting_list(str(tmp_path / "absent.csv"))
-    (tmp_path / "list.txt").write_text("meeting_link\n")
-    with pytest.raises(MeetingListError, match=r"use a \.csv"):
-        read_meeting_list(str(tmp_path / "list.txt"))
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("absent.csv", None, "does not exist"),
+        ("list.txt", "meeting_link\n", r"use a \.csv"),
+        ("list.json", "{not json", "is not valid json"),
+        ("list.parquet", "not parquet", "is not valid parquet"),
+    ],
+)
+def test_an_unreadable_list_names_the_file_the_setting_and_the_columns(
+    tmp_path: Path, name: str, content: str | None, problem: str
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+
+    with pytest.raises(MeetingListError, match=problem) as raised:
+        read_meeting_list(str(path))
+
+    message = str(raised.value)
+    assert "\n" not in message
+    assert str(path) in message
+    assert "MEETSTREAM_MEETINGS_URL" in message or "does not exist" in message
+    assert "Expected columns: meeting_link (required), join_at" in message
+
+
+def test_a_passcode_in_the_list_never_becomes_a_parameter(tmp_path: Path) -> None:
+    rows = [{"meeting_link": "https://zoom.us/j/9?pwd=s3cret", "join_at": "2030-01-01T09:00Z"}]
+
+    [listed] = read_meeting_list(write(tmp_path / "list.csv", rows))
+
+    assert listed.meeting_link == "https://zoom.us/j/9"
+    assert listed.link() == "https://zoom.us/j/9?pwd=s3cret"
+    assert "s3cret" not in json.dumps(listed.model_dump(mode="json"))
+
+
+def test_a_row_with_an_unsupported_link_names_its_row(tmp_path: Path) -> None:
+    rows = [ROWS[0], {"meeting_link": "https://example.com/x", "join_at": "2030-01-01T09:00Z"}]
+
+    with pytest.raises(MeetingListError, match=r"row 2: meeting_link: .*not a meeting link"):
+        read_meeting_list(write(tmp_path / "list.csv", rows))
+
+
+def test_the_shipped_example_list_reads(tmp_path: Path) -> None:
+    example = Path(__file__).parents[2] / "docs" / "meetings.example.csv"
+
+    listed = read_meeting_list(str(example))
+
+    assert len(listed) == 3
+    assert all(r.join_at is not None for r in listed)
 
 
 def at(hour: int, minute: int, tz: dt.tzinfo | None = dt.UTC) -> dt.datetime:

@@ -1,0 +1,121 @@
+"""The meeting request: supported links only, passcodes kept out of parameters, UTC times."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+import pendulum
+import pytest
+from pydantic import ValidationError
+
+from tasks.preflight import PreflightError, check_join_at
+from tasks.request import MeetingRequest, as_utc, meeting_address, platform_from_link
+
+
+@pytest.mark.parametrize(
+    ("link", "platform"),
+    [
+        ("https://zoom.us/j/123456789", "zoom"),
+        ("https://us02web.zoom.us/j/123456789", "zoom"),
+        ("https://meet.google.com/abc-defg-hij", "google_meet"),
+        ("https://teams.microsoft.com/l/meetup-join/abc", "teams"),
+        ("https://teams.live.com/meet/123", "teams"),
+    ],
+)
+def test_supported_links_name_their_platform(link: str, platform: str) -> None:
+    assert platform_from_link(link) == platform
+    assert MeetingRequest(meeting_link=link).meeting_link == link
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "not a meeting link",
+        "ftp://zoom.us/j/1",
+        "https://zoom.us.evil.example/j/1",
+        "https://evilzoom.us/j/1",
+        "https://example.com/meeting",
+        "https://teams.microsoft.com.example.org/l/x",
+        "",
+    ],
+)
+def test_anything_else_is_refused_before_a_bot_exists(link: str) -> None:
+    with pytest.raises(ValueError, match="not a meeting link"):
+        MeetingRequest.from_link(link)
+
+
+def test_a_pasted_passcode_moves_into_the_secret_full_link() -> None:
+    request = MeetingRequest.from_link("https://zoom.us/j/123?pwd=s3cret#success", bot_name="R")
+
+    assert request.meeting_link == "https://zoom.us/j/123"
+    assert request.link() == "https://zoom.us/j/123?pwd=s3cret#success"
+    dumped = json.dumps(request.model_dump(mode="json"))
+    assert "s3cret" not in dumped
+    assert "s3cret" not in repr(request)
+
+
+def test_a_link_without_secrets_needs_no_full_link() -> None:
+    request = MeetingRequest.from_link(" https://meet.google.com/abc-defg-hij ")
+
+    assert request.full_link is None
+    assert request.link() == "https://meet.google.com/abc-defg-hij"
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://zoom.us/j/123?pwd=s3cret",
+        "https://zoom.us/j/123#pwd=s3cret",
+        "https://user:pass@zoom.us/j/123",
+        "https://zoom.us/j/123;pwd=s3cret",
+    ],
+)
+def test_the_form_schema_refuses_a_link_with_a_secret_part(link: str) -> None:
+    # The Prefect UI and server validate parameters against this JSON schema before
+    # storing them, so a pasted passcode is refused instead of stored in plain text.
+    pattern = MeetingRequest.model_json_schema()["properties"]["meeting_link"]["pattern"]
+    assert re.match(pattern, link) is None
+    assert re.match(pattern, meeting_address(link))
+    with pytest.raises(ValidationError):
+        MeetingRequest(meeting_link=link)
+
+
+def test_the_form_shows_no_storage_roots_and_no_secret_field() -> None:
+    properties = MeetingRequest.model_json_schema()["properties"]
+
+    assert "full_link" not in properties
+    assert not {"media_root", "catalog_root"} & set(properties)
+    assert all(p.get("description") for p in properties.values())
+    assert properties["custom_attributes"]["examples"]
+
+
+def test_run_names_say_platform_recorder_and_time() -> None:
+    join = dt.datetime(2026, 12, 1, 14, 0, tzinfo=dt.UTC)
+    request = MeetingRequest(meeting_link="https://zoom.us/j/1", bot_name="Rec", join_at=join)
+
+    assert request.run_name() == "zoom · Rec · 2026-12-01 14:00 UTC"
+    assert MeetingRequest(meeting_link="https://zoom.us/j/1").run_name().endswith("now")
+
+
+def test_a_pendulum_time_plus_a_window_stays_comparable() -> None:
+    # Prefect hands flows their scheduled time as a pendulum DateTime, and pendulum 3's
+    # DateTime + timedelta lost its zone: normalize once, then arithmetic is plain.
+    scheduled = pendulum.datetime(2026, 11, 26, 9, 15, tz="Europe/Paris")
+    start = as_utc(scheduled)
+
+    assert type(start) is dt.datetime
+    assert start.tzinfo is dt.UTC
+    assert start == dt.datetime(2026, 11, 26, 8, 15, tzinfo=dt.UTC)
+    assert start + dt.timedelta(minutes=15) > start  # no naive/aware TypeError
+
+
+def test_a_join_time_in_the_past_is_refused_with_what_to_do() -> None:
+    now = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+    past = MeetingRequest(meeting_link="https://zoom.us/j/1", join_at=dt.datetime(2020, 1, 1))
+    soon = MeetingRequest(meeting_link="https://zoom.us/j/1", join_at=now - dt.timedelta(minutes=2))
+
+    with pytest.raises(PreflightError, match="in the past"):
+        check_join_at(past, now=now)
+    check_join_at(soon, now=now)  # within the grace: a meeting that just started
