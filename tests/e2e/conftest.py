@@ -29,6 +29,7 @@ BIN = Path(sys.executable).parent
 API_KEY = "sk_e2e_simulator_key_0123456789"
 MEETING = "https://zoom.us/j/5550001111?pwd=e2e-secret"
 FANOUT = ("https://meet.google.com/abc-defg-hij", "https://zoom.us/j/5550002222")
+SCHEDULED = "https://zoom.us/j/5550003333?pwd=scheduled-secret"
 
 # Restore SIGINT's default disposition, then become the real program.
 _LAUNCH = (
@@ -53,6 +54,12 @@ class Stack:
     logs: dict[str, Path]
     meeting: str = MEETING
     fanout: tuple[str, str] = FANOUT
+    scheduled: str = SCHEDULED
+
+    @property
+    def meetings(self) -> Path:
+        """The worker's meeting list (MEETSTREAM_MEETINGS_URL)."""
+        return self.work_dir / "meetings.csv"
 
     def tail(self) -> str:
         """The end of every process log, for failure messages."""
@@ -155,7 +162,8 @@ def _scenario(path: Path) -> Path:
             {"name": "Chen Wei", "speech": [[90, 120]], "camera": [[10, 60]]},
         ],
     }
-    path.write_text(yaml.safe_dump({"meetings": {link: script for link in (MEETING, *FANOUT)}}))
+    links = (MEETING, *FANOUT, SCHEDULED)
+    path.write_text(yaml.safe_dump({"meetings": {link: script for link in links}}))
     return path
 
 
@@ -176,6 +184,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         server_env = _base_env(tmp / "server-home", api_url)
         server_env["PREFECT_UI_ENABLED"] = "false"
+        # The server's own scheduler, looking every 2 s instead of every 60 s.
+        server_env["PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS"] = "2"
         server_env.pop("PREFECT_API_URL")
         procs.start(
             "server",
@@ -216,11 +226,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
         client_env = _base_env(tmp / "client-home", api_url)
         _cli(["work-pool", "create", "meetstream", "--type", "process"], client_env)
-        deploy_env = {
-            **client_env,
-            "MEETSTREAM_PROJECT_DIR": str(PROJECT),
-            "MEETSTREAM_MEETINGS_URL": str(work / "meetings.csv"),
-        }
+        deploy_env = {**client_env, "MEETSTREAM_PROJECT_DIR": str(PROJECT)}
         _cli(["--no-prompt", "deploy", "--all"], deploy_env)
 
         worker_env = {
@@ -234,6 +240,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "MEETSTREAM_POLL_INTERVAL_SECONDS": "0.2",
             "MEETSTREAM_POLL_MAX_INTERVAL_SECONDS": "0.5",
             "MEETSTREAM_PROCESSING_TIMEOUT_SECONDS": "60",
+            "MEETSTREAM_MEETINGS_URL": str(built.meetings),
         }
         procs.start(
             "worker",

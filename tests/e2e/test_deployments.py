@@ -5,17 +5,31 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import gc
+import json
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import httpx
 import pandas as pd
 import pytest
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+from prefect.blocks.system import Secret
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterParentFlowRunId,
+    LogFilter,
+    LogFilterFlowRunId,
+)
 from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.schedules import CronSchedule
 from prefect.deployments import arun_deployment
+from prefect.exceptions import PrefectHTTPStatusError
+
+from tasks.catalog import read_table
 
 if TYPE_CHECKING:
     from conftest import Stack  # tests/e2e/conftest.py: the session's running deployment
@@ -39,7 +53,7 @@ def _collect_prefect_leftovers() -> Iterator[None]:
 
 
 def catalog(stack: Stack, table: str) -> pd.DataFrame:
-    return pd.read_parquet(stack.catalog_root / table)
+    return read_table(table, str(stack.catalog_root))
 
 
 def assert_completed(run: FlowRun, stack: Stack) -> None:
@@ -48,9 +62,13 @@ def assert_completed(run: FlowRun, stack: Stack) -> None:
 
 
 async def test_the_ui_form_parameters_capture_one_meeting_into_the_catalog(stack: Stack) -> None:
-    # Exactly what the UI form sends: the MeetingRequest fields as one "request" object.
+    # Exactly what the UI form sends: the MeetingRequest fields as one "request" object,
+    # the passcode kept in a Secret block that the form names.
+    address, passcode = stack.meeting.split("?", 1)
+    await Secret(value=stack.meeting).asave("e2e-meeting-link", overwrite=True)
     request = {
-        "meeting_link": stack.meeting,
+        "meeting_link": address,
+        "link_secret": "e2e-meeting-link",
         "bot_name": "E2E Recorder",
         "request_id": "e2e-single",
     }
@@ -62,9 +80,20 @@ async def test_the_ui_form_parameters_capture_one_meeting_into_the_catalog(stack
             parameters={"request": request},
             timeout=RUN_TIMEOUT,
         )
+        assert isinstance(run, FlowRun)
+        stored = await client.read_flow_run(run.id)
+        logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
 
-    assert isinstance(run, FlowRun)
     assert_completed(run, stack)
+    # Read back through the Prefect API: no passcode in parameters, name or logs.
+    assert passcode not in json.dumps(stored.parameters)
+    assert passcode not in stored.name
+    assert stored.name == "zoom · E2E Recorder · now"
+    assert logs
+    assert all(passcode not in log.message for log in logs)
+    assert any("created for https://zoom.us/j/5550001111" in log.message for log in logs)
+    # ... while the bot itself was sent to the full link.
+    assert stack.meeting in {b["meeting_url"] for b in simulator_bots(stack)}
     bots = catalog(stack, "bots")
     mine = bots[bots.bot_name == "E2E Recorder"]
     assert len(mine) == 1
@@ -83,15 +112,104 @@ async def test_the_ui_form_parameters_capture_one_meeting_into_the_catalog(stack
     assert all((stack.media_root / key).exists() for key in audio.key)
 
 
+async def test_a_link_with_a_passcode_is_refused_by_the_server_before_it_is_stored(
+    stack: Stack,
+) -> None:
+    async with get_client() as client:
+        with pytest.raises(PrefectHTTPStatusError, match=r"meeting_link"):
+            await arun_deployment(
+                "capture-meeting/capture-meeting",
+                client=client,
+                parameters={"request": {"meeting_link": stack.meeting}},
+                timeout=0,
+            )
+        deployment = await client.read_deployment_by_name("capture-meeting/capture-meeting")
+        runs = await client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))
+        )
+    assert all("e2e-secret" not in json.dumps(r.parameters) for r in runs)
+
+
+async def test_the_scheduler_creates_runs_and_a_worker_captures_the_due_meeting(
+    stack: Stack,
+) -> None:
+    """The user's path: nobody triggers a run and no run gets a `now` parameter.
+
+    The schedule from prefect.yaml (every 15 minutes) makes the server's scheduler create
+    runs; to not wait up to 15 minutes for one to become due, the schedule is then changed
+    to every minute through the Prefect API (as a user would in the UI), and the worker
+    executes whichever run the scheduler created, with its scheduled start time.
+    """
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=90)
+    later = soon + dt.timedelta(hours=3)
+    rows = [
+        {"meeting_link": stack.scheduled, "bot_name": "Scheduled", "join_at": soon.isoformat()},
+        {"meeting_link": "https://zoom.us/j/9", "bot_name": "Later", "join_at": later.isoformat()},
+    ]
+    pd.DataFrame(rows).to_csv(stack.meetings, index=False)
+
+    async with get_client() as client:
+        deployment = await client.read_deployment_by_name("capture-scheduled/capture-scheduled")
+        by_deployment = DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))
+        quarter = await _wait_for_runs(client, by_deployment, lambda r: True)
+        assert all(r.auto_scheduled for r in quarter)
+        assert {r.expected_start_time.minute % 15 for r in quarter} == {0}  # type: ignore[union-attr]
+        assert all(r.expected_start_time.second == 0 for r in quarter)  # type: ignore[union-attr]
+
+        [schedule] = await client.read_deployment_schedules(deployment.id)
+        await client.update_deployment_schedule(
+            deployment.id, schedule.id, schedule=CronSchedule(cron="* * * * *", timezone="UTC")
+        )
+        try:
+            done = await _wait_for_runs(
+                client, by_deployment, lambda r: r.state is not None and r.state.is_final(),
+                within_seconds=RUN_TIMEOUT + 90,
+            )  # fmt: skip
+        finally:
+            await client.update_deployment_schedule(deployment.id, schedule.id, active=False)
+
+    run = done[0]
+    assert_completed(run, stack)
+    assert run.auto_scheduled
+    assert "now" not in run.parameters
+    assert "scheduled-secret" not in json.dumps(run.parameters)
+    bots = catalog(stack, "bots")
+    mine = bots[bots.bot_name == "Scheduled"]
+    assert mine.outcome.tolist() == ["captured"]
+    assert "Later" not in set(bots.bot_name)
+    assert stack.scheduled in {b["meeting_url"] for b in simulator_bots(stack)}
+
+
+async def _wait_for_runs(
+    client: PrefectClient,
+    by_deployment: DeploymentFilter,
+    keep: Callable[[FlowRun], bool],
+    within_seconds: float = 60,
+) -> list[FlowRun]:
+    deadline = time.monotonic() + within_seconds
+    while True:
+        runs = [r for r in await client.read_flow_runs(deployment_filter=by_deployment) if keep(r)]
+        if runs:
+            return runs
+        if time.monotonic() > deadline:
+            raise AssertionError("no matching run of the scheduled deployment in time")
+        await asyncio.sleep(1)
+
+
+def simulator_bots(stack: Stack) -> list[dict[str, Any]]:
+    admin = stack.simulator_url.removesuffix("/api/v1") + "/_simulator/bots"
+    bots: list[dict[str, Any]] = httpx.get(admin, timeout=10).json()["bots"]
+    return bots
+
+
 async def test_the_scheduled_deployment_carries_its_schedule(stack: Stack) -> None:
     async with get_client() as client:
         deployment = await client.read_deployment_by_name("capture-scheduled/capture-scheduled")
-        nightly = await client.read_deployment_by_name("compact-catalog/compact-catalog")
+        nightly = await client.read_deployment_by_name("maintain-catalog/maintain-catalog-nightly")
 
     assert [s.schedule.cron for s in deployment.schedules] == ["*/15 * * * *"]  # type: ignore[union-attr]
     assert all(s.active for s in deployment.schedules)
-    assert deployment.parameters["window_minutes"] == 15
-    assert deployment.parameters["meetings_url"] == str(stack.work_dir / "meetings.csv")
+    assert deployment.parameters == {"window_minutes": 15, "fan_out": False}
     assert deployment.work_pool_name == "meetstream"
     assert [s.schedule.cron for s in nightly.schedules] == ["30 2 * * *"]  # type: ignore[union-attr]
 
@@ -104,7 +222,10 @@ async def test_the_single_meeting_deployment_exposes_the_request_form(stack: Sta
     assert schema["required"] == ["request"]
     form = schema["definitions"]["MeetingRequest"]["properties"]
     assert form["meeting_link"]["description"]
-    assert {"bot_name", "join_at", "custom_attributes"} <= set(form)
+    assert form["meeting_link"]["pattern"]
+    assert {"bot_name", "join_at", "custom_attributes", "link_secret"} <= set(form)
+    assert "full_link" not in form
+    assert set(schema["properties"]) == {"request"}  # no storage roots in the form
 
 
 async def test_a_scheduled_run_with_fan_out_starts_one_capture_run_per_due_meeting(

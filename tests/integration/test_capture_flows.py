@@ -8,6 +8,7 @@ API, exactly as a user would script them.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -226,3 +227,19 @@ async def test_denied_bot_is_an_outcome_not_a_crash(api: str, tmp_path: Path) ->
     denied = next(link for link, s in scenario.meetings.items() if s.outcome == "denied")
     result = await capture_meeting(MeetingRequest(meeting_link=denied, request_id="denied"))
     assert (result["outcome"], result["final_status"]) == ("denied", "Denied")
+
+
+async def test_a_passcode_never_reaches_the_runs_parameters(api: str) -> None:
+    # (Run logs are covered end to end: this session sends no logs to its test API.)
+    from prefect.client.orchestration import get_client
+
+    request = MeetingRequest.from_link(f"{ZOOM}?pwd=in-process-secret", request_id="secret")
+    state = await capture_meeting(request, return_state=True)
+    assert state.is_completed()
+
+    async with get_client() as client:
+        run = await client.read_flow_run(state.state_details.flow_run_id)  # type: ignore[arg-type]
+
+    assert "in-process-secret" not in json.dumps(run.parameters)
+    assert run.parameters["request"]["meeting_link"] == ZOOM
+    assert run.name == "zoom · Meeting Recorder · now"
