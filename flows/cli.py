@@ -98,6 +98,20 @@ def _parser() -> argparse.ArgumentParser:
     _root_arguments(col)
     col.set_defaults(run=_collect)
 
+    example = sub.add_parser(
+        "example-meetings",
+        help="Write a meeting list of the simulator's demo meetings, one due in each of the "
+        "next scheduled windows (for trying capture-scheduled).",
+    )
+    example.add_argument("output", help="The CSV file to write, e.g. data/meetings.csv.")
+    example.add_argument(
+        "--window-minutes",
+        type=int,
+        default=15,
+        help="The schedule's interval (capture-scheduled runs every 15 minutes).",
+    )
+    example.set_defaults(run=_example_meetings)
+
     query = sub.add_parser(
         "query",
         help="Run SQL over the catalog (views bots, media, participants).",
@@ -186,6 +200,29 @@ def _key_value(text: str) -> tuple[str, str]:
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
     return key.strip(), value
+
+
+def _example_meetings(args: argparse.Namespace) -> int:
+    import csv
+    from pathlib import Path
+
+    from flows.demo import DEMO_SCENARIO
+    from simulator.scenario import load_scenario
+
+    window = dt.timedelta(minutes=args.window_minutes)
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    first = now - dt.timedelta(minutes=now.minute % args.window_minutes) + window
+    path = Path(args.output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    links = list(load_scenario(DEMO_SCENARIO).meetings)
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["meeting_link", "join_at", "bot_name", "request_id"])
+        for number, link in enumerate(links):
+            join_at = first + number * window + dt.timedelta(minutes=1)
+            writer.writerow([link, join_at.isoformat(), "Scheduled Recorder", f"example-{number}"])
+    print(f"{path}: {len(links)} meetings, joining from {first:%H:%M} UTC, one per window")
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -152,3 +152,16 @@ def test_due_compares_instants_not_wall_clocks() -> None:
     picked = due(listed, now=at(9, 0), window=dt.timedelta(minutes=15))
 
     assert len(picked) == 2  # 10:05+01:00 and naive 09:05 (UTC); no join time is never due
+
+
+def test_the_example_list_has_one_meeting_due_in_each_coming_window(tmp_path: Path) -> None:
+    from flows.cli import main
+
+    assert main(["example-meetings", str(tmp_path / "meetings.csv")]) == 0
+    listed = read_meeting_list(str(tmp_path / "meetings.csv"))
+
+    now = dt.datetime.now(dt.UTC)
+    window = dt.timedelta(minutes=15)
+    start = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0) + window
+    for k in range(len(listed)):
+        assert len(due(listed, now=start + k * window, window=window)) == 1
