@@ -153,6 +153,8 @@ async def _capture(
         )
     except Exception as exc:  # noqa: BLE001 - one meeting's failure must not stop others
         reason = f"{type(exc).__name__}: {redact(str(exc))}"
+        if bot_id is not None:
+            reason += f"; resume with: meetstream-catalog collect {bot_id}"
         logger.error("Capture of %s (bot %s) failed: %s", link, bot_id or "-", reason)
         if bot_id is not None:
             await _record_failure(request, catalog_root, key, bot_id, reason, created_at)

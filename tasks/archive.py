@@ -20,13 +20,15 @@ import asyncio
 import functools
 import hashlib
 import logging
+import random
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from tasks.errors import guard_http_logs
+from tasks.errors import guard_http_logs, parse_retry_after
 from tasks.media_plan import (
     ArchiveBatchError,
     ArchiveError,
@@ -38,6 +40,7 @@ from tasks.media_plan import (
 )
 from tasks.models import ArchivedMedia, MediaFile
 from tasks.storage import AtomicWriter, StorageRoot, open_root, open_writer
+from tasks.transport import RetryPolicy
 
 # Media downloads go through httpx, which logs each URL (signature included) at INFO.
 guard_http_logs()
@@ -55,8 +58,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TRANSIENT_RETRIES = 3  # 5xx, 408, 429, timeouts on the media GET: the one place they retry
-BACKOFF_SECONDS = 0.5
+MEDIA_RETRY = RetryPolicy()  # the API's policy: one rule for every transient failure
 
 
 # --- transfer -------------------------------------------------------------------------
@@ -71,7 +73,9 @@ class _Dropped(Exception):  # connection lost mid-body, or a restart is needed: 
 
 
 class _Transient(Exception):  # 5xx, 408, 429, timeout: back off, then try again
-    pass
+    def __init__(self, why: str, retry_after: float | None = None) -> None:
+        super().__init__(why)
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -118,7 +122,7 @@ async def _accept(t: _Transfer, resp: httpx.Response) -> None:
     if status in (404, 410):
         raise MediaGoneError(f"{describe(t.item)}: the media URL answers {status}; it is gone.")
     if status in (408, 429) or status >= 500:
-        raise _Transient(f"HTTP {status}")
+        raise _Transient(f"HTTP {status}", parse_retry_after(resp.headers.get("retry-after")))
     if status == 206:
         got = _content_range(resp.headers.get("content-range"))
         same_object = got is not None and (t.total is None or got[1] in (None, t.total))
@@ -166,8 +170,10 @@ async def _download(
     url: str,
     chunk_size: int,
     max_refreshes: int,
+    policy: RetryPolicy,
 ) -> None:
     refresh, recoveries, transient = False, 0, 0
+    started, rng = time.monotonic(), random.Random()
     while True:
         if refresh:
             url, refresh = await fetch_url(True), False
@@ -181,12 +187,17 @@ async def _download(
             recoveries, why = recoveries + 1, "the connection kept dropping"
         except _Transient as exc:
             transient += 1
-            if transient > TRANSIENT_RETRIES:
+            elapsed = time.monotonic() - started
+            delay = policy.delay(transient, elapsed, exc.retry_after, rng)
+            if delay is None:
                 raise ArchiveError(
-                    f"{describe(t.item)}: the media server kept failing ({exc}); nothing was "
-                    "published. Re-run the flow later."
+                    f"{describe(t.item)}: the media server kept failing for {elapsed:.0f}s "
+                    f"({transient} tries, last {exc}); nothing was published."
                 ) from None
-            await asyncio.sleep(BACKOFF_SECONDS * 2 ** (transient - 1))
+            logger.warning(
+                "%s: media server %s; trying again in %.1fs", describe(t.item), exc, delay
+            )
+            await asyncio.sleep(delay)
             continue
         if recoveries > max_refreshes:
             raise ArchiveError(
@@ -242,6 +253,7 @@ async def archive_file(
     expected_sha256: str | None = None,
     chunk_size: int = 1 << 20,
     max_refreshes: int = 3,
+    policy: RetryPolicy | None = None,
 ) -> ArchivedMedia:
     """Copy one file into `media_root` at `item.key`; return its durable URI, size, sha256.
 
@@ -257,7 +269,7 @@ async def archive_file(
     writer = await asyncio.to_thread(open_writer, root, item.key)
     t = _Transfer(item, writer)
     try:
-        await _download(t, fetch_url, http, url, chunk_size, max_refreshes)
+        await _download(t, fetch_url, http, url, chunk_size, max_refreshes, policy or MEDIA_RETRY)
         await asyncio.to_thread(writer.commit, t.written)
     except BaseException as exc:
         try:  # shielded: a second cancellation must not leave an upload half-aborted
@@ -287,6 +299,7 @@ async def archive_all(
     expected: Mapping[str, str] | None = None,
     concurrency: int = 4,
     on_archived: Callable[[ArchivedMedia], None] | None = None,
+    policy: RetryPolicy | None = None,
 ) -> list[ArchivedMedia]:
     """Archive every item, `concurrency` at a time; results in item order.
 
@@ -304,7 +317,7 @@ async def archive_all(
             done = await archive_file(
                 item, fetch_url=functools.partial(fetch_url_for, item), http=http,
                 media_root=media_root, storage_options=storage_options,
-                expected_sha256=(expected or {}).get(item.key),
+                expected_sha256=(expected or {}).get(item.key), policy=policy,
             )  # fmt: skip
         if on_archived is not None:
             on_archived(done)

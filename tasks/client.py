@@ -61,20 +61,24 @@ class MeetStreamClient:
         base_url: str | None = None,
         http: httpx.AsyncClient | None = None,
         settings: Settings | None = None,
-        max_attempts: int = 4,
-        max_total_seconds: float = 60.0,
+        max_attempts: int | None = None,
+        max_total_seconds: float | None = None,
         backoff_base: float = 0.5,
-        backoff_cap: float = 8.0,
-        retry_after_cap: float = 30.0,
+        backoff_cap: float = 60.0,
+        retry_after_cap: float = 300.0,
         timeout: float | None = None,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
-        policy = RetryPolicy(  # raises ValueError before anything else is built
-            max_attempts, max_total_seconds, backoff_base, backoff_cap, retry_after_cap
-        )
         self._settings = settings if settings is not None else Settings()
+        policy = RetryPolicy(  # raises ValueError before anything else is built
+            budget_seconds=max_total_seconds or self._settings.outage_tolerance_seconds,
+            max_attempts=max_attempts,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            retry_after_cap=retry_after_cap,
+        )
         # Checked at first use, so building a client never needs a secret; SecretStr keeps it
         # out of vars(), pickles and anything else that walks the object's attributes.
         self._api_key = SecretStr(api_key) if api_key else self._settings.api_key

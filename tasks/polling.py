@@ -1,11 +1,12 @@
 """Bounded waiting: poll a check until it yields a value or a monotonic deadline passes.
 
 Polling is not retrying. A check answers "here it is", "not yet" (returns None or raises
-`NotReadyError`) or fails; a failure propagates at once, because the client below has
-already retried what was transient. The trap this module guards against is the unbounded
-wait: a bot that used a streaming-only transcription provider answers 202 forever, so every
-wait has a deadline and ends with a `WaitTimeoutError` that says what it waited for, what
-it last saw and for how long.
+`NotReadyError`) or fails. A transient failure that outlived the client's own retries (an
+outage) counts as "not yet": the wait keeps polling through it until its own deadline,
+which nothing restarts. Any other failure propagates at once. The trap this module guards
+against is the unbounded wait: a bot that used a streaming-only transcription provider
+answers 202 forever, so every wait has a deadline and ends with a `WaitTimeoutError` that
+says what it waited for, what it last saw and for how long.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from tasks.errors import NotReadyError, WaitTimeoutError
+from tasks.errors import MeetStreamError, NotReadyError, WaitTimeoutError, is_transient
 
 T = TypeVar("T")
 
@@ -56,6 +57,10 @@ async def wait_until(
             last_seen = "no answer yet"
         except NotReadyError as exc:
             result, last_seen = None, exc.describe()
+        except MeetStreamError as exc:
+            if not is_transient(exc):
+                raise
+            result, last_seen = None, f"the API failing: {exc}"
         if result is not None:
             return result
         remaining = deadline - clock()

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
         description="S3-compatible endpoint (MinIO, moto); unset for AWS S3.",
     )
     http_timeout_seconds: float = Field(default=30.0, gt=0)
+    outage_tolerance_seconds: float = Field(
+        default=1800.0,
+        gt=0,
+        description="How long one step keeps retrying a failing MeetStream or media server "
+        "(5xx, 429, timeouts, refused connections) before the capture gives up.",
+    )
     poll_interval_seconds: float = Field(
         default=5.0, gt=0, description="First pause between status or manifest polls."
     )

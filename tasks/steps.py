@@ -9,9 +9,9 @@ exists, status changes with elapsed time and deadline, files archived of total, 
 outcome) to the run log, so the UI shows it; these records carry `progress=True` in their
 `extra`, which is how the terminal picks them out (see `flows.console`).
 
-Retries: transient HTTP failures are already retried inside the client; task retries cover
-a whole step again (say, the archive after a worker hiccup) and `retry_transient_only`
-refuses to repeat permanent errors such as a 401 or a 409.
+Retries: none here. Transient failures are retried in one place, the client's time-budgeted
+policy (`tasks.transport.RetryPolicy`, also used by the media download); a Prefect task
+retry on top would repeat each call up to budget x retries and restart a wait's deadline.
 """
 
 from __future__ import annotations
@@ -25,28 +25,17 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import httpx
-from prefect import Task, get_run_logger, task
+from prefect import get_run_logger, task
 from prefect.blocks.system import Secret
-from prefect.client.schemas.objects import State, TaskRun
 from pydantic import SecretStr
 
 from tasks import capture, catalog
 from tasks.client import MeetStreamClient
-from tasks.errors import is_transient
 from tasks.models import ArchivedMedia, BotState, BotStatus
 from tasks.request import MeetingRequest
 from tasks.settings import Settings
 
 SECRET_BLOCK = "meetstream-api-key"  # noqa: S105 - a block name, not a secret
-
-
-async def retry_transient_only(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
-    """retry_condition_fn: repeat a step only when it failed for a transient reason."""
-    try:
-        await state.aresult()
-    except Exception as exc:  # noqa: BLE001 - classify whatever the step raised
-        return is_transient(exc)
-    return False
 
 
 async def load_settings() -> Settings:
@@ -103,17 +92,7 @@ async def meetstream(settings: Settings) -> AsyncIterator[MeetStreamClient]:
         yield client
 
 
-# Every step: up to two more attempts, only for transient failures.
-_RETRIES = 2
-_DELAYS = [5.0, 30.0]
-
-
-@task(
-    name="create-bot",
-    retries=_RETRIES,
-    retry_delay_seconds=_DELAYS,
-    retry_condition_fn=retry_transient_only,
-)
+@task(name="create-bot")
 async def create_bot(request: MeetingRequest, key: str) -> dict[str, Any]:
     async with meetstream(await load_settings()) as client:
         created = await capture.create_bot(client, request, key)
@@ -130,12 +109,7 @@ async def create_bot(request: MeetingRequest, key: str) -> dict[str, Any]:
     return created
 
 
-@task(
-    name="wait-until-left",
-    retries=_RETRIES,
-    retry_delay_seconds=_DELAYS,
-    retry_condition_fn=retry_transient_only,
-)
+@task(name="wait-until-left")
 async def wait_until_left(bot_id: str, deadline_seconds: float) -> dict[str, Any]:
     settings = await load_settings()
     started = time.monotonic()
@@ -171,12 +145,7 @@ async def wait_until_left(bot_id: str, deadline_seconds: float) -> dict[str, Any
     }
 
 
-@task(
-    name="archive-media",
-    retries=_RETRIES,
-    retry_delay_seconds=_DELAYS,
-    retry_condition_fn=retry_transient_only,
-)
+@task(name="archive-media")
 async def archive_media(
     bot_id: str, state: str, media_root: str, catalog_root: str, deadline_seconds: float
 ) -> tuple[capture.Manifests, list[ArchivedMedia]]:
@@ -235,12 +204,7 @@ class _ArchiveProgress:
         )
 
 
-@task(
-    name="write-catalog",
-    retries=_RETRIES,
-    retry_delay_seconds=_DELAYS,
-    retry_condition_fn=retry_transient_only,
-)
+@task(name="write-catalog")
 async def write_catalog(
     catalog_root: str,
     request: MeetingRequest,

@@ -1,9 +1,12 @@
 """How a MeetStream request travels: the one retry loop, and decoding what comes back.
 
 `Transport.send` makes one API request with the `Token` auth header and retries it while the
-failure is transient (timeouts, dropped connections, 408, 429, 500/502/503/504): bounded in
-attempts and total time, with exponential backoff and full jitter, honouring a capped
-`Retry-After`. Everything else surfaces at once as a typed error from `tasks.errors`.
+failure is transient (timeouts, dropped connections, 408, 429, 500/502/503/504) and the
+`RetryPolicy`'s time budget (the outage tolerance, 30 minutes by default) allows, with
+exponential backoff and full jitter, honouring a capped `Retry-After`. The media download
+(`tasks.archive`) asks the same policy, so every transient failure of a capture is retried
+in exactly one place, by one rule; Prefect task retries do not repeat it. Everything else
+surfaces at once as a typed error from `tasks.errors`.
 `request_json`, `decode_json` and `parse` turn an answer into data, or raise
 `UnexpectedResponseError`. The endpoints and the waits are `tasks.client`.
 
@@ -59,22 +62,38 @@ _USER_AGENT = _user_agent()
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounds of the retry loop: attempts, total seconds, backoff and the Retry-After cap."""
+    """When to try a transiently failed request again: within `budget_seconds` of the first
+    try (and `max_attempts`, if set), after a jittered exponential backoff or the server's
+    `Retry-After` (capped)."""
 
-    max_attempts: int = 4
-    max_total_seconds: float = 60.0
+    budget_seconds: float = 1800.0
+    max_attempts: int | None = None
     backoff_base: float = 0.5
-    backoff_cap: float = 8.0
-    retry_after_cap: float = 30.0
+    backoff_cap: float = 60.0
+    retry_after_cap: float = 300.0
 
     def __post_init__(self) -> None:
         if (
-            self.max_attempts < 1
-            or self.max_total_seconds <= 0
+            (self.max_attempts is not None and self.max_attempts < 1)
+            or self.budget_seconds <= 0
             or self.backoff_base <= 0
             or self.backoff_cap <= 0
         ):
             raise ValueError("retry policy needs max_attempts >= 1 and positive times")
+
+    def delay(
+        self, attempt: int, elapsed: float, retry_after: float | None, rng: random.Random
+    ) -> float | None:
+        """Seconds to wait before attempt `attempt + 1`, or None when the budget is spent."""
+        if self.max_attempts is not None and attempt >= self.max_attempts:
+            return None
+        if retry_after is not None:
+            delay = min(retry_after, self.retry_after_cap)
+        else:
+            # Full jitter: spreads the retries of many workers hit by the same outage.
+            ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+            delay = rng.uniform(0, ceiling)
+        return None if elapsed + delay > self.budget_seconds else delay
 
 
 class Transport:
@@ -144,17 +163,24 @@ class Transport:
                 if _succeeded(response.status_code, replay_ok=op == "create_bot"):
                     return response
                 error = error_from_response(response, key)
-            delay = self._delay(error, attempt, started) if retry else None
+            elapsed = self._clock() - started
+            delay = None
+            if retry and is_transient(error):
+                delay = self._policy.delay(attempt, elapsed, error.retry_after, self._rng)
             if delay is None:
+                if attempt > 1:
+                    raise _gave_up(error, f"{method} {path}", attempt, elapsed) from cause
                 raise error from cause
             logger.warning(
-                "MeetStream %s failed (%s, HTTP %s); retry %d of %d in %.2fs",
+                "MeetStream %s failed (%s, HTTP %s); try %d again in %.1fs (%.0fs of %.0fs "
+                "outage tolerance used)",
                 op,
                 type(error).__name__,
                 error.status_code,
-                attempt,
-                self._policy.max_attempts - 1,
+                attempt + 1,
                 delay,
+                elapsed,
+                self._policy.budget_seconds,
             )
             await self._sleep(delay)
 
@@ -175,20 +201,17 @@ class Transport:
         )
         return response.status_code, decode_json(response, op, (key,))
 
-    def _delay(self, error: MeetStreamError, attempt: int, started: float) -> float | None:
-        """Seconds to wait before the next attempt, or None to give up now."""
-        policy = self._policy
-        if not is_transient(error) or attempt >= policy.max_attempts:
-            return None
-        if error.retry_after is not None:
-            delay = min(error.retry_after, policy.retry_after_cap)
-        else:
-            # Full jitter: spreads the retries of many workers hit by the same outage.
-            ceiling = min(policy.backoff_cap, policy.backoff_base * 2 ** (attempt - 1))
-            delay = self._rng.uniform(0, ceiling)
-        if self._clock() - started + delay > policy.max_total_seconds:
-            return None
-        return delay
+
+def _gave_up(error: MeetStreamError, what: str, attempts: int, elapsed: float) -> MeetStreamError:
+    """The last error, its message saying which call failed, how often and for how long."""
+    return type(error)(
+        f"{what} kept failing for {elapsed:.0f}s ({attempts} tries; "
+        f"MEETSTREAM_OUTAGE_TOLERANCE_SECONDS sets how long to keep trying): {error.message}",
+        status_code=error.status_code,
+        body_excerpt=error.body_excerpt,
+        request_id=error.request_id,
+        retry_after=error.retry_after,
+    )
 
 
 def _succeeded(status: int, *, replay_ok: bool) -> bool:

@@ -26,6 +26,7 @@ from tasks.archive import ArchiveBatchError, ArchiveError, archive_all, archive_
 from tasks.media_plan import storage_key
 from tasks.models import ArchivedMedia, MediaFile
 from tasks.storage import open_root
+from tasks.transport import RetryPolicy
 
 BOT = "6667fd0c-0165-471a-a880-06a1180be377"
 BUCKET = "media-archive"
@@ -296,12 +297,25 @@ async def test_a_gone_file_is_a_permanent_error(media, http, root) -> None:
 
 
 async def test_server_errors_are_retried_with_backoff(media, http, root, monkeypatch) -> None:
-    monkeypatch.setattr(tasks.archive, "BACKOFF_SECONDS", 0.01)
+    monkeypatch.setattr(tasks.archive, "MEDIA_RETRY", RetryPolicy(backoff_base=0.01))
     media.files["a"] = _payload(10_000)
     media.faults["t0"] = "fail2"
     result = await _archive(_item(), Urls(media, "a"), http, root)
     assert [h.status for h in media.hits] == [503, 503, 200]
     assert result.bytes == 10_000
+
+
+async def test_a_media_outage_longer_than_the_tolerance_fails_saying_for_how_long(
+    media, http, root, monkeypatch
+) -> None:
+    tolerance = RetryPolicy(budget_seconds=0.3, backoff_base=0.05, backoff_cap=0.05)
+    monkeypatch.setattr(tasks.archive, "MEDIA_RETRY", tolerance)
+    media.files["a"] = _payload(10_000)
+    media.faults["t0"] = "fail1000"
+    with pytest.raises(tasks.archive.ArchiveError, match=r"kept failing for \d+s \(\d+ tries"):
+        await _archive(_item(), Urls(media, "a"), http, root)
+    assert len(media.hits) > 2
+    assert _leftovers(*root) == []
 
 
 async def test_a_rerun_with_the_object_in_place_does_not_download_it_again(

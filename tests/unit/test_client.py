@@ -376,3 +376,38 @@ async def test_closes_only_the_http_client_it_created() -> None:
     async with owned:
         pass
     assert owned._http.is_closed
+
+
+async def test_an_outage_is_retried_within_the_tolerance_then_names_the_call(
+    api, make_client
+) -> None:
+    api.add(500, {"message": "down"}, times=10_000)
+    with pytest.raises(ServerError) as caught:
+        await make_client(max_total_seconds=600).get_recording_streams("b1")
+
+    message = str(caught.value)
+    assert "GET /bots/b1/get_recording_streams kept failing for" in message
+    assert "MEETSTREAM_OUTAGE_TOLERANCE_SECONDS" in message
+    assert 300 < sum(api.sleeps) <= 600  # it used the budget, and never more
+    assert max(api.sleeps) <= 60  # backoff capped, so the end of an outage is seen soon
+
+
+async def test_an_outage_shorter_than_the_tolerance_is_ridden_out(api, make_client) -> None:
+    api.add(503, {"message": "down"}, times=40)  # ~20 minutes of 503s at the backoff cap
+    api.add(200, {"bot_id": "b1", "status": "Stopped"})
+
+    status = await make_client().get_status("b1")  # default tolerance: 30 minutes
+
+    assert status.state is BotState.STOPPED
+    assert len(api.requests) == 41
+
+
+async def test_a_wait_polls_through_an_outage_until_its_own_deadline(api, make_client) -> None:
+    api.add(200, {"bot_id": "b1", "status": "InMeeting"})
+    api.add(500, {"message": "down"}, times=30)
+    api.add(200, {"bot_id": "b1", "status": "Stopped"})
+
+    status = await make_client(max_total_seconds=5).wait_until_left("b1", timeout=3600)
+
+    assert status.state is BotState.STOPPED
+    assert len(api.requests) == 32
