@@ -13,7 +13,9 @@ holds one hides it from its repr.
 from __future__ import annotations
 
 import enum
+import re
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -216,10 +218,14 @@ class VideoManifest(_Liberal):
 def _nest_flat_video_items(items: list[Any]) -> dict[str, Any]:
     """Flat `[{participant: {name}, download_url, type}]` -> the nested shape.
 
-    Each item is one file; items of the same person and kind become segments of one stream.
+    Each item is one file. Files are grouped into streams by their own identity (a
+    `stream_id`, else the file name without its segment suffix: `Jane_889297633_0.mp4` and
+    `Jane_889297633_1.mp4` are segments 0 and 1 of stream `Jane_889297633`), never by
+    display name, so two people who share a name stay two streams (and the join calls the
+    name ambiguous instead of merging them).
     """
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for item in items:
+    streams: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for position, item in enumerate(items):
         if not isinstance(item, dict):
             raise ValueError(f"video manifest array holds a {type(item).__name__}, not an object")
         who = item.get("participant")
@@ -227,17 +233,37 @@ def _nest_flat_video_items(items: list[Any]) -> dict[str, Any]:
         if not isinstance(name, str):
             raise ValueError("video manifest item has no participant name")
         kind = "screenshare" if str(item.get("type", "webcam")).casefold() in _SCREEN else "webcam"
-        groups.setdefault((kind, name), []).append(item)
+        stream_id, index = _stream_identity(item, f"{kind}-{position}")
+        streams.setdefault((kind, name, stream_id), []).append({"segment_index": index, **item})
     # An empty array is the flat shape's way of saying "no streams available".
     nested: dict[str, Any] = {"participants": [], "screenshares": [], "available": bool(items)}
-    for (kind, name), files in groups.items():
-        segments = [{**f, "segment_index": f.get("segment_index", i)} for i, f in enumerate(files)]
+    for (kind, name, stream_id), files in streams.items():
+        segments = sorted(files, key=lambda f: int(f["segment_index"]))
         entry = {
             "participant_name": name,
-            "streams": [{"stream_id": files[0].get("stream_id"), "segments": segments}],
+            "streams": [{"stream_id": stream_id, "segments": segments}],
         }
         nested["screenshares" if kind == "screenshare" else "participants"].append(entry)
     return nested
+
+
+_SEGMENT_FILE = re.compile(r"^(?P<stream>.+)_(?P<index>\d+)\.[A-Za-z0-9]+$")
+
+
+def _stream_identity(item: dict[str, Any], fallback: str) -> tuple[str, int]:
+    """(stream id, segment index) of one flat item; a file with no recognizable name is a
+    stream of its own (`fallback`)."""
+    index = item.get("segment_index")
+    if item.get("stream_id"):
+        return str(item["stream_id"]), int(index or 0)
+    name = item.get("filename")
+    if not name:
+        url = item.get("download_url") or item.get("url") or ""
+        name = unquote(urlsplit(str(url)).path.rsplit("/", 1)[-1])
+    match = _SEGMENT_FILE.match(str(name))
+    if match is None:
+        return fallback, int(index or 0)
+    return match["stream"], int(index if index is not None else match["index"])
 
 
 _SCREEN = {"screenshare", "screen_share", "screen", "presentation"}

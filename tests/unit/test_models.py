@@ -133,3 +133,57 @@ def test_no_audio_streams_is_a_value() -> None:
     )
     assert not manifest.available
     assert manifest.participants == []
+
+
+def _namesake_video() -> list[dict[str, object]]:
+    def url(file: str) -> str:
+        return f"https://bucket.s3.amazonaws.com/b1/{file}?X-Amz-Signature=abc"
+
+    return [
+        {"participant": {"name": "John Smith"}, "download_url": url("John_Smith_111_0.mp4"),
+         "type": "webcam"},
+        {"participant": {"name": "John Smith"}, "download_url": url("John_Smith_222_0.mp4"),
+         "type": "webcam"},
+        {"participant": {"name": "John Smith"}, "download_url": url("John_Smith_111_1.mp4"),
+         "type": "webcam"},
+    ]  # fmt: skip
+
+
+def test_flat_video_groups_files_by_stream_never_by_display_name() -> None:
+    manifest = VideoManifest.model_validate(_namesake_video())
+
+    streams = {
+        p.streams[0].stream_id: [s.segment_index for s in p.streams[0].segments]
+        for p in manifest.participants
+    }
+    assert streams == {"John_Smith_111": [0, 1], "John_Smith_222": [0]}
+    assert [p.participant_name for p in manifest.participants] == ["John Smith"] * 2
+
+
+@pytest.mark.parametrize("shape", ["flat", "nested"])
+def test_namesakes_on_camera_are_never_joined_to_one_speaker(shape: str) -> None:
+    from tasks.join import join_participants
+    from tasks.models import AudioManifest
+
+    audio = AudioManifest.model_validate(
+        {
+            "participants": [
+                {"participant_name": "John Smith",
+                 "streams": [{"stream_id": "a1", "segments": [{"url": SECRET_URL}]}]}
+            ]
+        }
+    )  # fmt: skip
+    flat = _namesake_video()
+    nested = {
+        "participants": [
+            {"participant_name": "John Smith",
+             "streams": [{"stream_id": sid, "segments": [{"url": SECRET_URL}]}]}
+            for sid in ("cam-1", "cam-2")
+        ]
+    }  # fmt: skip
+    video = VideoManifest.model_validate(flat if shape == "flat" else nested)
+
+    rows = join_participants("b1", audio, video, [], platform="zoom")
+
+    assert {r.match for r in rows} == {"ambiguous"}
+    assert not any(r.match == "both" for r in rows)
