@@ -71,7 +71,7 @@ def api(name: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]
         denied = _auth(request, state.config.api_key)
         if denied is not None:
             return denied
-        rule = state.faults.take(name, request.path_params.get("bot_id"))
+        rule = state.faults.take(name, request.path_params.get("bot_id"), state.clock.now())
         if rule is not None and rule.delay:
             await asyncio.sleep(rule.delay)
         if rule is not None and rule.status is not None:

@@ -73,7 +73,7 @@ async def media(request: Request) -> Response:
     path = request.url.path
     pump(state)
     bot_id = request.path_params["bot_id"]
-    rule = state.faults.take("media", bot_id)
+    rule = state.faults.take("media", bot_id, state.clock.now())
     if rule is not None and rule.delay:
         await asyncio.sleep(rule.delay)
     if rule is not None and rule.status is not None:

@@ -1,17 +1,22 @@
-"""Deterministic fault injection: "the next N requests to endpoint X get Y".
+"""Reproducible fault injection: "requests to endpoint X get Y", by count, rate or time.
 
 Rules come from the server options, from a meeting's script (bound to each bot created
 for that meeting) or from ``POST /_simulator/faults`` at runtime. The first rule that
-matches a request is consumed (its ``count`` decremented) and applied.
+matches a request and fires is consumed (its ``count`` decremented) and applied. A rule
+fires on every matching request, or with a ``probability``; it is active always, for
+``for_seconds`` of meeting-clock time from its first hit (a 10-minute outage), or between
+the meeting-clock times ``start_at`` and ``end_at``.
 
-Trap guarded against: random faults make flaky tests. Nothing here is random; a rule
-fires exactly ``count`` times (``null`` = until cleared) and then disappears.
+Trap guarded against: random faults make flaky tests. A rule with a probability draws from
+its own ``random.Random(seed)``, so the same requests in the same order fail the same way
+on every run; a rule fires exactly ``count`` times (``null`` = until cleared or expired).
 """
 
 from __future__ import annotations
 
+import random
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 ENDPOINTS = (
@@ -39,6 +44,11 @@ _FIELDS = {
     "count",
     "bot_id",
     "message",
+    "probability",
+    "seed",
+    "for_seconds",
+    "start_at",
+    "end_at",
 }
 
 
@@ -55,6 +65,9 @@ class FaultRule:
     - ``drop_after_bytes``: media only; send that many body bytes, then drop the connection.
     - ``expire_after``: manifest endpoints; presigned URLs issued now live this many real
       seconds instead of ``url_ttl`` (0 = already expired).
+    - ``probability``: fire on this share of matching requests (seeded by ``seed``).
+    - ``for_seconds``: active for this many meeting-clock seconds from its first hit.
+    - ``start_at`` / ``end_at``: active only between these meeting-clock seconds.
     """
 
     endpoint: str = "*"
@@ -66,9 +79,38 @@ class FaultRule:
     count: int | None = 1
     bot_id: str | None = None
     message: str | None = None
+    probability: float | None = None
+    seed: int = 0
+    for_seconds: float | None = None
+    start_at: float | None = None
+    end_at: float | None = None
+    first_hit: float | None = field(default=None, repr=False)
+    _rng: random.Random | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        del data["_rng"]
+        return data
+
+    def expired(self, now: float) -> bool:
+        """Past its window, for good."""
+        if self.end_at is not None and now >= self.end_at:
+            return True
+        return (
+            self.for_seconds is not None
+            and self.first_hit is not None
+            and now >= self.first_hit + self.for_seconds
+        )
+
+    def fires(self, now: float) -> bool:
+        """Whether this matching request gets the fault (draws for a probability)."""
+        if self.start_at is not None and now < self.start_at:
+            return False
+        if self.probability is None:
+            return True
+        if self._rng is None:
+            self._rng = random.Random(self.seed)
+        return self._rng.random() < self.probability
 
 
 def parse_fault(raw: Any) -> FaultRule:
@@ -85,6 +127,12 @@ def parse_fault(raw: Any) -> FaultRule:
         raise FaultError("status must be a 4xx or 5xx code")
     if rule.count is not None and int(rule.count) < 1:
         raise FaultError("count must be >= 1 or null (until cleared)")
+    if rule.probability is not None and not 0 < float(rule.probability) <= 1:
+        raise FaultError("probability must be in (0, 1]")
+    if rule.for_seconds is not None and float(rule.for_seconds) <= 0:
+        raise FaultError("for_seconds must be > 0")
+    if rule.start_at is not None and rule.end_at is not None and rule.end_at <= rule.start_at:
+        raise FaultError("end_at must be after start_at")
     if (
         rule.status is None
         and not rule.delay
@@ -114,9 +162,13 @@ class FaultBook:
         with self._lock:
             return list(self._rules)
 
-    def take(self, endpoint: str, bot_id: str | None) -> FaultRule | None:
-        """Consume and return the first rule matching this request, if any."""
+    def take(self, endpoint: str, bot_id: str | None, now: float = 0.0) -> FaultRule | None:
+        """Consume and return the first rule that matches this request and fires, if any.
+
+        `now` is the meeting clock, for rules bounded in time.
+        """
         with self._lock:
+            self._rules = [r for r in self._rules if not r.expired(now)]
             for rule in self._rules:
                 if rule.endpoint not in ("*", endpoint):
                     continue
@@ -126,6 +178,10 @@ class FaultBook:
                     continue
                 if rule.expire_after is not None and endpoint not in _URL_ENDPOINTS:
                     continue
+                if not rule.fires(now):
+                    continue
+                if rule.first_hit is None:
+                    rule.first_hit = now
                 if rule.count is not None:
                     rule.count -= 1
                     if rule.count <= 0:
