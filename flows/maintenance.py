@@ -1,77 +1,84 @@
-"""Catalog maintenance: the nightly `compact-catalog` flow.
+"""Catalog maintenance: the `maintain-catalog` flow (compaction, vacuum, checkpoints).
 
-Wiring only; the merge itself is `tasks.compaction`. The trap guarded here is compaction
-racing a capture that re-writes a bot of the same day: on `s3://` no file lock exists, so
-each day is compacted while holding one slot of the Prefect global concurrency limit
-`catalog-writer` (limit 1), the same limit the capture flow's catalog write holds. The flow
-creates the limit if it is missing and then acquires it strictly: a typo'd or deleted limit
-must fail the run, not silently skip the exclusion.
+Wiring only; the work is `tasks.catalog_maintenance`. The trap guarded here is the one the
+old nightly compaction fell into: a fleet-wide lock that a crashed holder never releases.
+Maintenance takes none. Every step is one Delta commit that captures may race; a lost race
+is retried inside `maintain_table`. Delta-rs blocks, so each table runs in a thread, off
+the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_table_artifact
-from prefect.concurrency.asyncio import concurrency
 
-from tasks import compaction, steps
+from tasks import catalog_maintenance
+from tasks.catalog_schema import TABLES
 from tasks.settings import Settings, resolve_root
 
-LOCK_TIMEOUT_SECONDS = 3600.0
+MIB = 2**20
 
 
-@task(name="compact-day")
-async def compact_day(
+@task(name="maintain-table")
+async def maintain_table(
     catalog_root: str,
     table: str,
-    day: dt.date,
-    min_rows_per_group: int,
+    compact: bool,
+    vacuum: bool,
+    retention_days: float,
+    target_file_size: int,
     storage_options: dict[str, Any],
 ) -> dict[str, Any]:
     report = await asyncio.to_thread(
-        compaction.compact_day,
-        catalog_root,
+        catalog_maintenance.maintain_table,
         table,
-        day,
-        min_rows_per_group=min_rows_per_group,
+        catalog_root,
+        compact=compact,
+        vacuum=vacuum,
+        retention_days=retention_days,
+        target_file_size=target_file_size,
         storage_options=storage_options,
     )
     return report.as_dict()
 
 
-@flow(name="compact-catalog")
-async def compact_catalog(
+@flow(name="maintain-catalog")
+async def maintain_catalog(
     catalog_root: str | None = None,
-    older_than_days: int = 1,
-    min_rows_per_group: int = compaction.DEFAULT_MIN_ROWS_PER_GROUP,
+    compact: bool = True,
+    vacuum: bool = True,
+    vacuum_retention_days: float = catalog_maintenance.DEFAULT_VACUUM_RETENTION_DAYS,
+    target_file_size_mib: int = catalog_maintenance.DEFAULT_TARGET_FILE_SIZE // MIB,
 ) -> list[dict[str, Any]]:
-    """Merge the per-bot files of every day older than `older_than_days` (UTC) into large
-    files; re-running changes nothing. Returns one report per table and day."""
-    logger = get_run_logger()
+    """Compact small files (today's too), vacuum files replaced more than
+    `vacuum_retention_days` ago, checkpoint and clean the log of every catalog table.
+    Safe while captures commit. Returns one report per table."""
     settings = Settings()
     root = resolve_root(catalog_root or settings.catalog_root)
     options = settings.storage_options()
-    days = await asyncio.to_thread(
-        compaction.closed_days, root, older_than_days=older_than_days, storage_options=options
-    )
-    await steps.ensure_writer_limit()
-    reports = []
-    for table, day in days:
-        # One day at a time, so captures can write between days.
-        async with concurrency(
-            compaction.CATALOG_WRITER_LIMIT, timeout_seconds=LOCK_TIMEOUT_SECONDS, strict=True
-        ):
-            reports.append(await compact_day(root, table, day, min_rows_per_group, options))
-    counts = compaction.summarize(compaction.PartitionReport(**r) for r in reports)
-    logger.info("Compaction of %d table-days: %s", len(reports), dict(counts))
-    if reports:
-        await acreate_table_artifact(
-            table=[{k: ("" if v is None else v) for k, v in r.items()} for r in reports],
-            key="catalog-compaction",
-            description=f"{counts['compacted']} day(s) compacted, {counts['cleaned']} cleaned.",
+    reports = [
+        await maintain_table(
+            root,
+            name,
+            compact,
+            vacuum,
+            vacuum_retention_days,
+            target_file_size_mib * MIB,
+            options,
         )
+        for name in TABLES
+    ]
+    compacted = sum(r["files_compacted"] for r in reports)
+    vacuumed = sum(r["files_vacuumed"] for r in reports)
+    get_run_logger().info(
+        "Catalog maintenance: %d file(s) compacted, %d vacuumed", compacted, vacuumed
+    )
+    await acreate_table_artifact(
+        table=[{k: ("" if v is None else v) for k, v in r.items()} for r in reports],
+        key="catalog-maintenance",
+        description=f"{compacted} small file(s) compacted, {vacuumed} old file(s) vacuumed.",
+    )
     return reports

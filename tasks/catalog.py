@@ -1,49 +1,50 @@
-"""Write and read the hive-partitioned Parquet catalog (`bots`, `media`, `participants`).
+"""The catalog's three Delta Lake tables: replace one bot's rows, read a table back.
 
-Responsibility: publish one deterministic file per bot per table,
-`<root>/<table>/meeting_date=YYYY-MM-DD/bot-<sanitized bot_id>.parquet`, atomically, on a
-local path or `s3://` through fsspec; and read tables back with one unified schema.
+Responsibility: `<root>/<table>/` (`bots`, `media`, `participants`) are Delta tables written
+and read with `deltalake` (delta-rs), partitioned by `meeting_date`, on a local path or
+`s3://`. `write_bot` replaces every row of one bot with one commit per table; readers see a
+consistent snapshot (optionally an older one: time travel). Plain Python: no Prefect.
 
 Traps guarded against:
-- duplicated rows on re-runs: a re-run overwrites the bot's file, deletes its files in other
-  date partitions (the meeting date may have been derived differently), and rewrites any
-  compacted file (`part-compacted-*.parquet`) that still holds the bot's rows;
-- half-written files: local writes go to a hidden temp file (readers skip names starting with
-  `.`), are fsynced and `os.replace`d; S3 gets the whole file in one PUT, which is atomic;
-- writers of different bots never touch each other's files, so they can run concurrently.
-  Only the read-modify-write of a compacted file is shared; it is serialized by
-  `compaction_lock` (a file lock on local roots; see docs/catalog.md for S3).
+- duplicated rows on re-runs, or rows left on the old day when a bot's meeting date
+  changes: each table gets one overwrite-by-predicate on `bot_id`, which removes the bot's
+  rows wherever they are and adds the new ones in a single atomic commit;
+- a reader seeing a bot without its media: `media` and `participants` commit before `bots`,
+  so a bot listed in `bots` has its other rows committed (a crash in between leaves the
+  previous version of the bot, or no bot, in `bots`; the next run completes it);
+- writers on many processes and machines: delta-rs commits optimistically (a put-if-absent
+  of the next log entry: atomic rename locally, conditional PUT on S3) and retries most
+  conflicts itself; those that reach Python are retried here with bounded, jittered backoff.
+  There is no lock: a crashed writer leaves nothing to release;
+- an id that breaks the predicate: ids are quoted as SQL string literals (`'` doubled);
+- s3fs and delta-rs configured apart: `delta_storage_options` derives delta-rs' options
+  from the same fsspec dict (`Settings.storage_options()`) and the AWS_* environment.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import os
-import re
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import date
-from pathlib import Path
-from typing import Any
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
-from fsspec import AbstractFileSystem
-from fsspec.core import url_to_fs
-from fsspec.implementations.local import LocalFileSystem
+from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from tasks.catalog_schema import (
     PARTITION,
+    SCHEMA_VERSION,
     TABLE_SCHEMAS,
-    TABLES,
     BotRecord,
     bot_record,
     bots_table,
-    dataset_schema,
     media_table,
     participants_table,
     redact_meeting_link,
@@ -53,124 +54,143 @@ from tasks.models import ArchivedMedia
 from tasks.settings import resolve_root
 
 __all__ = [
-    "BOT_PREFIX",
-    "COMPACTED_PREFIX",
+    "AsOf",
     "BotRecord",
-    "bot_file_name",
+    "CatalogConflictError",
+    "RetryPolicy",
     "bot_record",
-    "compaction_lock",
     "dataset",
+    "delta_storage_options",
     "existing_media_checksums",
+    "open_table",
     "read_table",
     "redact_meeting_link",
+    "retry_conflicts",
+    "table_uri",
     "write_bot",
 ]
 
-BOT_PREFIX = "bot-"
-COMPACTED_PREFIX = "part-compacted-"
-LOCK_DIR = "_locks"  # at the root, beside the table directories, never inside one
-
 # A pyarrow Expression, or DNF tuples as pyarrow.parquet takes them.
 Filters = Any
+# A table version, or a point in time (datetime, or ISO 8601 text; naive means UTC).
+AsOf = int | str | datetime | None
+T = TypeVar("T")
+
+WRITE_ORDER = ("media", "participants", "bots")  # bots last: its row vouches for the others
+SCHEMA_VERSION_KEY = "meetstream.schema_version"
+_WRITER = WriterProperties(compression="ZSTD")
+# Delta-rs retries conflicts it can resolve itself (e.g. appends to other files) this often.
+_COMMIT = CommitProperties(
+    custom_metadata={SCHEMA_VERSION_KEY: str(SCHEMA_VERSION)}, max_commit_retries=20
+)
+_CONFLICT_WORDS = ("conflict", "concurrent", "already exists", "transaction failed")
 
 
-def bot_file_name(bot_id: str) -> str:
-    """`bot-<id>.parquet`, with anything outside [A-Za-z0-9._-] replaced and a hash added
-    when the id had to change, so no id escapes its directory or collides with another."""
-    if not bot_id:
-        raise ValueError("bot_id must not be empty")
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", bot_id)[:96]
-    if safe != bot_id:
-        safe = f"{safe}-{hashlib.sha256(bot_id.encode()).hexdigest()[:12]}"
-    return f"{BOT_PREFIX}{safe}.parquet"
+class CatalogConflictError(RuntimeError):
+    """A commit still conflicted after every retry; the message names table and bot.
 
-
-def _fs(root: str, storage_options: Mapping[str, Any] | None) -> tuple[AbstractFileSystem, str]:
-    fs, base = url_to_fs(resolve_root(root), **(storage_options or {}))
-    return fs, str(base).rstrip("/")
-
-
-def _parquet_bytes(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
-    return bytes(sink.getvalue().to_pybytes())
-
-
-def publish(fs: AbstractFileSystem, path: str, data: bytes) -> None:
-    """Make `path` hold exactly `data`, never a partial file, for any reader."""
-    if not isinstance(fs, LocalFileSystem):
-        fs.pipe_file(path, data)  # one PUT: S3 shows the old object or the new one
-        return
-    directory = Path(path).parent
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".{Path(path).name}.{uuid.uuid4().hex}.tmp"
-    try:
-        with tmp.open("wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    # The rename itself must survive a crash too.
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def _glob(fs: AbstractFileSystem, pattern: str) -> list[str]:
-    # s3fs caches listings per instance; another writer may have changed the prefix since.
-    fs.invalidate_cache()
-    return sorted(str(p) for p in fs.glob(pattern))
-
-
-def _bot_files(fs: AbstractFileSystem, base: str, table: str, bot_id: str) -> list[str]:
-    return _glob(fs, f"{base}/{table}/{PARTITION}=*/{bot_file_name(bot_id)}")
-
-
-def _compacted_with_bot(fs: AbstractFileSystem, base: str, table: str, bot_id: str) -> list[str]:
-    hits = []
-    for path in _glob(fs, f"{base}/{table}/{PARTITION}=*/{COMPACTED_PREFIX}*.parquet"):
-        # Row-group statistics on bot_id let this skip most of the file's data.
-        one = ds.dataset(path, filesystem=fs, format="parquet")
-        if one.count_rows(filter=ds.field("bot_id") == bot_id) > 0:
-            hits.append(path)
-    return hits
-
-
-def _rewrite_without(fs: AbstractFileSystem, path: str, bot_id: str) -> None:
-    with fs.open(path, "rb") as f:
-        table = pq.read_table(f)
-    keep = table.filter(ds.field("bot_id") != bot_id)
-    if keep.num_rows == 0:
-        fs.rm(path)
-    else:
-        # Same name, replaced atomically: other bots' rows are never missing or doubled.
-        publish(fs, path, _parquet_bytes(keep))
-
-
-@contextlib.contextmanager
-def compaction_lock(root: str, storage_options: Mapping[str, Any] | None = None) -> Iterator[None]:
-    """Serialize read-modify-writes of compacted files under `root`.
-
-    On a local root this is an exclusive `flock` (across threads and processes on one
-    host). Object stores offer no lock here: on `s3://` it is a no-op, and deployments
-    serialize compaction and re-captures of compacted days with a Prefect concurrency limit.
+    Nothing of the failed commit is visible; re-running the step is safe.
     """
-    fs, base = _fs(root, storage_options)
-    if not isinstance(fs, LocalFileSystem):
-        yield
-        return
-    lock_dir = Path(base) / LOCK_DIR
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with (lock_dir / "compaction.lock").open("a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded, jittered exponential backoff for commits that lost a race."""
+
+    attempts: int = 8
+    base_seconds: float = 0.05
+    max_seconds: float = 2.0
+    sleep: Callable[[float], None] = time.sleep
+    rng: Callable[[], float] = random.random
+
+    def pause(self, attempt: int) -> float:
+        return self.rng() * min(self.max_seconds, self.base_seconds * 2.0**attempt)
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+def is_conflict(error: BaseException) -> bool:
+    """Whether `error` is a lost optimistic-concurrency race (safe to retry as is)."""
+    if isinstance(error, CommitFailedError):
+        return True
+    text = str(error).lower()
+    return isinstance(error, DeltaError) and any(w in text for w in _CONFLICT_WORDS)
+
+
+def retry_conflicts(
+    action: Callable[[], T], *, what: str, policy: RetryPolicy = DEFAULT_RETRY
+) -> T:
+    """Run `action`, retrying commit conflicts; raise CatalogConflictError naming `what`."""
+    for attempt in range(policy.attempts):
         try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            return action()
+        except DeltaError as exc:
+            if not is_conflict(exc):
+                raise
+            if attempt + 1 == policy.attempts:
+                raise CatalogConflictError(
+                    f"{what}: commit still conflicted after {policy.attempts} attempts: {exc}"
+                ) from exc
+            policy.sleep(policy.pause(attempt))
+    raise AssertionError("unreachable: policy.attempts must be >= 1")
+
+
+def table_uri(name: str, root: str) -> str:
+    """`file:///abs/root/<name>` or `s3://bucket/prefix/<name>`."""
+    return f"{resolve_root(root)}/{name}"
+
+
+def delta_storage_options(
+    storage_options: Mapping[str, Any] | None, root: str = "s3://"
+) -> dict[str, str] | None:
+    """delta-rs options from the fsspec dict of `Settings.storage_options()` plus AWS_* env.
+
+    None for local roots. An `http://` endpoint (MinIO, moto) needs AWS_ALLOW_HTTP.
+    """
+    if not resolve_root(root).startswith("s3://"):
+        return None
+    fsspec_opts = dict(storage_options or {})
+    endpoint = fsspec_opts.get("client_kwargs", {}).get("endpoint_url") or fsspec_opts.get(
+        "endpoint_url"
+    )
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    found = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ALLOW_HTTP": "true" if str(endpoint or "").startswith("http://") else None,
+        "AWS_REGION": region or ("us-east-1" if endpoint else None),
+        "AWS_ACCESS_KEY_ID": fsspec_opts.get("key") or os.environ.get("AWS_ACCESS_KEY_ID"),
+        "AWS_SECRET_ACCESS_KEY": fsspec_opts.get("secret")
+        or os.environ.get("AWS_SECRET_ACCESS_KEY"),
+        "AWS_SESSION_TOKEN": fsspec_opts.get("token") or os.environ.get("AWS_SESSION_TOKEN"),
+    }
+    return {k: str(v) for k, v in found.items() if v}
+
+
+def sql_literal(value: str) -> str:
+    """`value` as a SQL string literal for a delta-rs predicate."""
+    if "\x00" in value:
+        raise ValueError("a NUL character cannot be part of a catalog key")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _replace_rows(name: str, root: str, bot_id: str, data: pa.Table, options: Any) -> None:
+    uri = table_uri(name, root)
+
+    def commit() -> None:
+        write_deltalake(
+            uri,
+            data,
+            mode="overwrite",
+            predicate=f"bot_id = {sql_literal(bot_id)}",
+            partition_by=[PARTITION],
+            schema_mode="merge",
+            storage_options=options,
+            writer_properties=_WRITER,
+            commit_properties=_COMMIT,
+        )
+
+    retry_conflicts(commit, what=f"catalog table {name!r}, bot {bot_id!r}")
 
 
 def write_bot(
@@ -180,12 +200,12 @@ def write_bot(
     media: Sequence[ArchivedMedia],
     participants: Sequence[ParticipantRow],
     storage_options: Mapping[str, Any] | None = None,
-) -> dict[str, str]:
-    """Replace every catalog row of `bot.bot_id` with these rows; return table -> file URI.
+) -> None:
+    """Replace every catalog row of `bot.bot_id` with these rows: one commit per table.
 
-    A table with no rows still gets a (schema-only) file, so "this bot has no media" is
-    recorded and older rows are replaced. Raises ValueError for rows of another bot or a
-    value that looks like a presigned URL (nothing is written then).
+    Blocking (call it from a thread in async code). Raises ValueError for rows of another
+    bot or a value that looks like a presigned URL (nothing is written then), and
+    CatalogConflictError if a commit kept conflicting.
     """
     stray = sum(m.bot_id != bot.bot_id for m in media)
     stray += sum(p.bot_id != bot.bot_id for p in participants)
@@ -194,58 +214,72 @@ def write_bot(
     # Build (and guard) all three tables before touching storage.
     tables = {
         "bots": bots_table(bot),
-        "media": media_table(media),
-        "participants": participants_table(participants),
+        "media": media_table(media, bot.meeting_date),
+        "participants": participants_table(participants, bot.meeting_date),
     }
-    fs, base = _fs(root, storage_options)
-    day = f"{PARTITION}={bot.meeting_date.isoformat()}"
-    name = bot_file_name(bot.bot_id)
-    written: dict[str, str] = {}
-    # New rows first, old ones after: a crash in between leaves duplicates that the next
-    # run removes, never a bot with no rows at all.
-    for table, data in tables.items():
-        target = f"{base}/{table}/{day}/{name}"
-        publish(fs, target, _parquet_bytes(data))
-        written[table] = fs.unstrip_protocol(target)
-        for old in _bot_files(fs, base, table, bot.bot_id):
-            if old != target:
-                fs.rm(old)
-    with compaction_lock(root, storage_options):
-        for table in TABLES:
-            for path in _compacted_with_bot(fs, base, table, bot.bot_id):
-                _rewrite_without(fs, path, bot.bot_id)
-    return written
+    options = delta_storage_options(storage_options, root)
+    for name in WRITE_ORDER:
+        _replace_rows(name, root, bot.bot_id, tables[name], options)
 
 
-def dataset(name: str, root: str, storage_options: Mapping[str, Any] | None = None) -> ds.Dataset:
-    """A pyarrow Dataset of table `name` with the latest schema (plus `meeting_date`).
+def _as_of(value: AsOf) -> int | datetime | None:
+    if value is None or isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        if value.strip().isdigit():
+            return int(value)
+        value = datetime.fromisoformat(value.strip())
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
-    Files written with an older schema version read with the newer columns null. An absent
-    table is an empty dataset.
+
+def open_table(
+    name: str, root: str, *, as_of: AsOf = None, storage_options: Mapping[str, Any] | None = None
+) -> DeltaTable | None:
+    """The Delta table `name` (at version/time `as_of`), or None when it does not exist.
+
+    Raises ValueError for an `as_of` that is not a version or ISO 8601 time, and delta-rs'
+    DeltaError for a version or time the table's log does not (or no longer) hold.
     """
-    schema = dataset_schema(name)
-    fs, base = _fs(root, storage_options)
-    path = f"{base}/{name}"
-    fs.invalidate_cache()
-    if not fs.isdir(path):
-        return ds.InMemoryDataset(schema.empty_table())
-    # Imported here: compaction builds on this module. live_files leaves out in-flight temp
-    # files and per-bot files that a compacted file already holds (a compaction that
-    # crashed between publishing and deleting must not show those rows twice).
-    from tasks.compaction import live_files
+    when = _as_of(as_of)
+    options = delta_storage_options(storage_options, root)
+    try:
+        table = DeltaTable(
+            table_uri(name, root),
+            version=when if isinstance(when, int) else None,
+            storage_options=options,
+        )
+    except TableNotFoundError:
+        return None
+    if isinstance(when, datetime):
+        table.load_as_version(when)
+    return table
 
-    files = live_files(root, name, storage_options=dict(storage_options or {}))
-    if not files:
+
+def reader_schema(name: str, table: DeltaTable | None) -> pa.Schema:
+    """The code's declared columns first, then columns only the table has (newer writers)."""
+    declared = TABLE_SCHEMAS[name]
+    if table is None:
+        return declared
+    found = pa.schema(table.schema().to_arrow())  # arro3 -> pyarrow via the C data interface
+    return pa.schema([*declared, *(f for f in found if f.name not in declared.names)])
+
+
+def dataset(
+    name: str,
+    root: str,
+    storage_options: Mapping[str, Any] | None = None,
+    *,
+    as_of: AsOf = None,
+) -> ds.Dataset:
+    """The pyarrow Dataset of table `name`'s current (or `as_of`) snapshot.
+
+    Columns the table lacks read as null; an absent table is an empty dataset.
+    """
+    table = open_table(name, root, as_of=as_of, storage_options=storage_options)
+    schema = reader_schema(name, table)
+    if table is None:
         return ds.InMemoryDataset(schema.empty_table())
-    partitioning = ds.partitioning(pa.schema([schema.field(PARTITION)]), flavor="hive")
-    return ds.dataset(
-        files,
-        schema=schema,
-        format="parquet",
-        filesystem=fs,
-        partitioning=partitioning,
-        partition_base_dir=path,
-    )
+    return table.to_pyarrow_dataset(schema=schema)
 
 
 def _expression(filters: Filters) -> ds.Expression | None:
@@ -262,7 +296,7 @@ def _expression(filters: Filters) -> ds.Expression | None:
             value = [date.fromisoformat(v) if isinstance(v, str) else v for v in value]
         return (column, op, value)
 
-    if filters and isinstance(filters[0][0], str):
+    if isinstance(filters[0][0], str):
         return pq.filters_to_expression([fix(t) for t in filters])
     return pq.filters_to_expression([[fix(t) for t in conj] for conj in filters])
 
@@ -274,13 +308,16 @@ def read_table(
     filters: Filters = None,
     columns: Sequence[str] | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    as_of: AsOf = None,
 ) -> pd.DataFrame:
-    """Table `name` as a DataFrame with every schema column (empty catalog: zero rows).
+    """Table `name` as a DataFrame with every column (absent table: zero rows).
 
     `filters` is a pyarrow Expression or DNF tuples (`[("meeting_date", ">=", "2025-01-01")]`;
-    ISO strings are accepted for `meeting_date`); filters on `meeting_date` prune partitions.
+    ISO strings are accepted for `meeting_date`): filters on `meeting_date` skip other
+    partitions' files, others skip files by their min/max statistics. `as_of` reads an older
+    version (int) or the version current at a time.
     """
-    data = dataset(name, root, storage_options)
+    data = dataset(name, root, storage_options, as_of=as_of)
     cols = list(columns) if columns is not None else None
     frame: pd.DataFrame = data.to_table(columns=cols, filter=_expression(filters)).to_pandas()
     return frame
@@ -289,18 +326,12 @@ def read_table(
 def existing_media_checksums(
     root: str, bot_id: str, storage_options: Mapping[str, Any] | None = None
 ) -> dict[str, str]:
-    """`{media key: sha256}` of what the catalog already records for `bot_id`.
-
-    Reads only that bot's files and the compacted files that hold its rows.
-    """
-    fs, base = _fs(root, storage_options)
-    files = _bot_files(fs, base, "media", bot_id) + _compacted_with_bot(fs, base, "media", bot_id)
-    if not files:
-        return {}
-    data = ds.dataset(files, schema=TABLE_SCHEMAS["media"], format="parquet", filesystem=fs)
-    table = data.to_table(columns=["key", "sha256"], filter=ds.field("bot_id") == bot_id)
-    return {
-        k: s
-        for k, s in zip(table["key"].to_pylist(), table["sha256"].to_pylist(), strict=True)
-        if s is not None
-    }
+    """`{media key: sha256}` of what the catalog already records for `bot_id`."""
+    frame = read_table(
+        "media",
+        root,
+        filters=ds.field("bot_id") == bot_id,
+        columns=["key", "sha256"],
+        storage_options=storage_options,
+    )
+    return {k: s for k, s in zip(frame["key"], frame["sha256"], strict=True) if isinstance(s, str)}

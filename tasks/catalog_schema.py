@@ -4,9 +4,10 @@ Responsibility: one explicit, versioned schema per table (`bots`, `media`, `part
 conversion of records to Arrow tables, meeting-link redaction, and the presigned-URL guard.
 
 Traps guarded against: schema drift by inference (a column that is all-null in one bot's
-file would otherwise be typed `null` there and clash with the next file), and credentials in
-the catalog: a presigned URL is a bearer token, and a Zoom link carries its passcode. Every
-string value is checked before a file is written, and the error never echoes the value.
+rows would otherwise be typed `null` and clash with the Delta table's schema), and
+credentials in the catalog: a presigned URL is a bearer token, and a Zoom link carries its
+passcode. Every string value is checked before anything is written, and the error never
+echoes the value.
 """
 
 from __future__ import annotations
@@ -24,35 +25,30 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tasks.join import ParticipantRow, normalize_name, normalize_platform, summarize_bot
 from tasks.models import ArchivedMedia, AudioManifest, VideoManifest
 
-SCHEMA_VERSION = 1
-VERSION_KEY = b"meetstream_catalog.schema_version"
-TABLE_KEY = b"meetstream_catalog.table"
+SCHEMA_VERSION = 2  # v2: Delta tables, `meeting_date` a real date32 column of the data
 PARTITION = "meeting_date"
 TABLES = ("bots", "media", "participants")
 
-Outcome = Literal["captured", "no_media", "denied", "not_allowed", "error", "failed"]
+Outcome = Literal[
+    "in_progress", "captured", "partial", "no_media", "denied", "not_allowed", "error", "failed"
+]
 
 _TS = pa.timestamp("us", tz="UTC")
 _STRINGS = pa.list_(pa.string())
-
-
-def _schema(name: str, fields: list[pa.Field]) -> pa.Schema:
-    meta = {VERSION_KEY: str(SCHEMA_VERSION).encode(), TABLE_KEY: name.encode()}
-    return pa.schema(fields, metadata=meta)
 
 
 def _f(name: str, type_: pa.DataType, nullable: bool = True) -> pa.Field:
     return pa.field(name, type_, nullable=nullable)
 
 
-# meeting_date is the hive partition: it lives in the directory name, not in the files, so
-# every reader (pyarrow, pandas, DuckDB, Polars) derives it the same way from the path.
-# Version 1. Later versions may only APPEND nullable fields (see assert_compatible).
+# meeting_date is the Delta partition column: a date32 in every row, so every reader of the
+# Delta table (pandas, Polars, DuckDB, Spark) types it the same way. Later versions may only
+# APPEND nullable fields (see assert_compatible); the table schema merges them in.
 TABLE_SCHEMAS: dict[str, pa.Schema] = {
-    "bots": _schema(
-        "bots",
+    "bots": pa.schema(
         [
             _f("bot_id", pa.string(), nullable=False),
+            _f(PARTITION, pa.date32(), nullable=False),
             _f("request_id", pa.string()),
             _f("bot_name", pa.string()),
             _f("platform", pa.string()),
@@ -76,12 +72,14 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
             _f("custom_attributes", pa.string()),
             _f("schema_version", pa.int64()),
             _f("run_id", pa.string()),
+            # Added without a version bump: a nullable column merges into the table schema.
+            _f("expected_end_at", _TS),
         ],
     ),
-    "media": _schema(
-        "media",
+    "media": pa.schema(
         [
             _f("bot_id", pa.string(), nullable=False),
+            _f(PARTITION, pa.date32(), nullable=False),
             _f("kind", pa.string(), nullable=False),
             _f("participant_name", pa.string()),
             _f("participant_key", pa.string()),
@@ -100,10 +98,10 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
             _f("sha256", pa.string()),
         ],
     ),
-    "participants": _schema(
-        "participants",
+    "participants": pa.schema(
         [
             _f("bot_id", pa.string(), nullable=False),
+            _f(PARTITION, pa.date32(), nullable=False),
             _f("participant_key", pa.string(), nullable=False),
             _f("participant_name", pa.string()),
             _f("audio_participant_name", pa.string()),
@@ -127,12 +125,6 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
         ],
     ),
 }
-
-
-def dataset_schema(name: str) -> pa.Schema:
-    """The schema readers see: the file schema plus the `meeting_date` partition column."""
-    schema = TABLE_SCHEMAS[name]
-    return schema.insert(1, pa.field(PARTITION, pa.date32()))
 
 
 def assert_compatible(old: pa.Schema, new: pa.Schema) -> None:
@@ -203,13 +195,14 @@ class BotRecord(BaseModel):
     no_streams: bool | None = None
     custom_attributes: dict[str, Any] = Field(default_factory=dict)
     run_id: str | None = None
+    expected_end_at: datetime | None = None
 
     @field_validator("meeting_link_redacted")
     @classmethod
     def _redact(cls, value: str | None) -> str | None:
         return redact_meeting_link(value) if value else value
 
-    @field_validator("created_at", "left_at", "collected_at")
+    @field_validator("created_at", "left_at", "collected_at", "expected_end_at")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         if value is None:
@@ -236,6 +229,7 @@ def bot_record(
     participants: Sequence[ParticipantRow] = (),
     custom_attributes: Mapping[str, Any] | None = None,
     run_id: str | None = None,
+    expected_end_at: datetime | None = None,
 ) -> BotRecord:
     """The `bots` row of one capture, with counts and flags from `summarize_bot`.
 
@@ -263,13 +257,14 @@ def bot_record(
         "collected_at": now,
         "custom_attributes": dict(custom_attributes or {}),
         "run_id": run_id,
+        "expected_end_at": expected_end_at,
         **summarize_bot(audio, video, media).model_dump(),
     }
     return BotRecord.model_validate(fields)
 
 
 def bots_table(bot: BotRecord) -> pa.Table:
-    row = bot.model_dump(exclude={"meeting_date"})
+    row = bot.model_dump()
     # JSON text, not map<string,string>: values may be numbers or nested, and every reader
     # (pandas, DuckDB json_extract, Polars str.json_decode) handles a plain string column.
     row["custom_attributes"] = json.dumps(
@@ -279,18 +274,19 @@ def bots_table(bot: BotRecord) -> pa.Table:
     return _table("bots", [row])
 
 
-def media_table(media: Sequence[ArchivedMedia]) -> pa.Table:
+def media_table(media: Sequence[ArchivedMedia], day: date) -> pa.Table:
     rows = []
     for m in media:
         row = m.model_dump(exclude={"copied"})
         name = m.participant_name
         row["participant_key"] = normalize_name(name) if name is not None else None
+        row[PARTITION] = day
         rows.append(row)
     return _table("media", rows)
 
 
-def participants_table(rows: Sequence[ParticipantRow]) -> pa.Table:
-    return _table("participants", [r.model_dump() for r in rows])
+def participants_table(rows: Sequence[ParticipantRow], day: date) -> pa.Table:
+    return _table("participants", [{**r.model_dump(), PARTITION: day} for r in rows])
 
 
 def _table(name: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:

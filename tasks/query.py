@@ -1,20 +1,19 @@
-"""SQL over the catalog with DuckDB, and a description of its tables.
+"""SQL over the catalog with DuckDB, and a description of its Delta tables.
 
 Responsibility: expose `bots`, `media` and `participants` as DuckDB views, run one SQL
-statement over them, render or export the result (text table, CSV, JSON, Parquet), and
-describe each table (columns, types, schema versions, rows, files, partitions). Plain
-Python: the CLI (`meetstream-catalog query` / `tables`) is a thin wrapper.
+statement over them (optionally at an older version or time), render or export the result
+(text table, CSV, JSON, Parquet), and describe each table (columns, version, files, rows,
+partitions, last maintenance). Plain Python: the CLI (`query` / `tables`) is a thin wrapper.
 
 Traps guarded against:
-- schema drift between files: the views are the pyarrow datasets of `tasks.catalog.dataset`,
-  which read every file with the latest declared schema, so files of an older version show
-  the newer columns as null and `meeting_date` is a DATE from the directory name. Globbing
-  the files with DuckDB's `read_parquet` would instead infer the schema from the files and
-  fail on an empty or absent table;
-- s3:// without DuckDB's httpfs extension: pyarrow reads through the same fsspec filesystem
-  (and `storage_options`) as the writer, so MinIO/moto endpoints work offline; DuckDB
+- reading the Parquet files of a Delta table as a directory: that counts replaced and
+  compacted-away rows too. The views are the Arrow datasets of the tables' current
+  snapshots (`tasks.catalog.dataset`: only the files the Delta log lists), with the code's
+  declared columns (a column the table lacks reads as null);
+- s3:// without DuckDB's httpfs or delta extension: delta-rs reads the log and the files
+  with the same credentials as the writer, so MinIO/moto endpoints work offline; DuckDB
   pushes `WHERE` filters down into the Arrow scan, so a filter on `meeting_date` skips
-  whole partitions and filters on other columns use row-group statistics;
+  whole partitions and filters on other columns use the files' statistics;
 - surprise network traffic: extension auto-install is off, so a query naming an
   `https://` file fails instead of downloading httpfs;
 - duckdb is an optional extra: it is imported lazily and its absence is a clear error.
@@ -28,7 +27,6 @@ import io
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -36,13 +34,13 @@ from typing import IO, TYPE_CHECKING, Any
 
 import fsspec
 import pyarrow as pa
-import pyarrow.dataset as ds
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from fsspec.core import url_to_fs
+from deltalake.exceptions import DeltaError
 
-from tasks.catalog import dataset
-from tasks.catalog_schema import PARTITION, SCHEMA_VERSION, TABLES, VERSION_KEY
-from tasks.settings import resolve_root
+from tasks.catalog import AsOf, dataset, open_table, reader_schema
+from tasks.catalog_maintenance import last_maintenance
+from tasks.catalog_schema import PARTITION, SCHEMA_VERSION, TABLES
 
 if TYPE_CHECKING:
     import duckdb
@@ -64,7 +62,6 @@ __all__ = [
 
 FORMATS = ("table", "csv", "json", "parquet")
 INSTALL_HINT = "pip install 'meetstream-catalog[query]'"
-_FOOTER_READERS = 16  # file footers read at once by describe_tables (one GET each on S3)
 
 
 class QueryUnavailableError(RuntimeError):
@@ -86,9 +83,10 @@ def _duckdb() -> Any:
 
 
 def connect(
-    root: str, storage_options: Mapping[str, Any] | None = None
+    root: str, storage_options: Mapping[str, Any] | None = None, *, as_of: AsOf = None
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with views `bots`, `media`, `participants` on `root`.
+    """An in-memory DuckDB connection with views `bots`, `media`, `participants` on `root`
+    (each table's snapshot at `as_of`, a version or time, when given).
 
     Raises QueryUnavailableError when duckdb is missing.
     """
@@ -97,15 +95,15 @@ def connect(
     for name in TABLES:
         # register() keeps a reference to the dataset; DuckDB scans it lazily per query,
         # pushing projections and filters into pyarrow.
-        con.register(name, dataset(name, root, storage_options))
+        con.register(name, dataset(name, root, storage_options, as_of=as_of))
     return con
 
 
 def missing_tables(root: str, storage_options: Mapping[str, Any] | None = None) -> list[str]:
-    """Tables with no directory under `root` (all three: probably a wrong root)."""
-    fs, base = url_to_fs(resolve_root(root), **(storage_options or {}))
-    fs.invalidate_cache()
-    return [name for name in TABLES if not fs.isdir(f"{str(base).rstrip('/')}/{name}")]
+    """Tables with no Delta log under `root` (all three: probably a wrong root)."""
+    return [
+        name for name in TABLES if open_table(name, root, storage_options=storage_options) is None
+    ]
 
 
 def _one_line(error: Exception) -> str:
@@ -113,14 +111,23 @@ def _one_line(error: Exception) -> str:
     return lines[0] if lines else type(error).__name__
 
 
-def run_query(sql: str, root: str, storage_options: Mapping[str, Any] | None = None) -> pa.Table:
-    """Run `sql` over the catalog at `root`; return the result as an Arrow table.
+def run_query(
+    sql: str,
+    root: str,
+    storage_options: Mapping[str, Any] | None = None,
+    *,
+    as_of: AsOf = None,
+) -> pa.Table:
+    """Run `sql` over the catalog at `root` (at `as_of`); return the result as Arrow.
 
-    Raises QueryError (one-line message) for any DuckDB error, QueryUnavailableError when
-    duckdb is missing.
+    Raises QueryError (one-line message) for any DuckDB error or an `as_of` the tables
+    cannot be read at, QueryUnavailableError when duckdb is missing.
     """
     db = _duckdb()
-    con = connect(root, storage_options)
+    try:
+        con = connect(root, storage_options, as_of=as_of)
+    except (ValueError, DeltaError) as exc:
+        raise QueryError(f"cannot read the catalog as of {as_of!r}: {_one_line(exc)}") from exc
     try:
         relation = con.sql(sql)
         if relation is None:  # a statement without a result (SET, CREATE VIEW, ...)
@@ -224,60 +231,57 @@ class ColumnInfo:
 
 @dataclass(frozen=True)
 class TableInfo:
-    """What `meetstream-catalog tables` shows for one table."""
+    """What `meetstream-catalog tables` shows for one Delta table (version None: absent)."""
 
     name: str
-    schema_version: int  # the version this code reads and writes
-    file_versions: tuple[int, ...]  # versions found in the files' metadata
+    schema_version: int  # the version this code writes
+    version: int | None
     columns: tuple[ColumnInfo, ...]
     rows: int
     files: int
     partitions: int
+    last_optimize: str | None
+    last_vacuum: str | None
 
 
-def _footer(fragment: ds.ParquetFileFragment) -> tuple[int, int]:
-    """(rows, schema version) from one file's footer; version 0 if it carries none."""
-    meta = fragment.metadata
-    version = (meta.metadata or {}).get(VERSION_KEY, b"0")
-    return meta.num_rows, int(version)
+def _describe(name: str, root: str, storage_options: Mapping[str, Any] | None) -> TableInfo:
+    table = open_table(name, root, storage_options=storage_options)
+    columns = tuple(
+        ColumnInfo(f.name, str(f.type), f.nullable, partition=f.name == PARTITION)
+        for f in reader_schema(name, table)
+    )
+    if table is None:
+        return TableInfo(name, SCHEMA_VERSION, None, columns, 0, 0, 0, None, None)
+    # The add actions of the snapshot: one per live file, with its row count (no data read).
+    files = pa.table(table.get_add_actions(flatten=True))
+    done = last_maintenance(table)
+    return TableInfo(
+        name=name,
+        schema_version=SCHEMA_VERSION,
+        version=table.version(),
+        columns=columns,
+        rows=int(pc.sum(files["num_records"]).as_py() or 0),
+        files=files.num_rows,
+        partitions=len(pc.unique(files[f"partition.{PARTITION}"])),
+        last_optimize=done["optimize"],
+        last_vacuum=done["vacuum"],
+    )
 
 
 def describe_tables(root: str, storage_options: Mapping[str, Any] | None = None) -> list[TableInfo]:
-    """Describe `bots`, `media`, `participants` at `root` from the code's schemas and the
-    files' footers (no data pages are read)."""
-    infos = []
-    for name in TABLES:
-        data = dataset(name, root, storage_options)
-        fragments = list(data.get_fragments()) if isinstance(data, ds.FileSystemDataset) else []
-        with ThreadPoolExecutor(max_workers=_FOOTER_READERS) as pool:
-            footers = list(pool.map(_footer, fragments))
-        days = {ds.get_partition_keys(f.partition_expression).get(PARTITION) for f in fragments}
-        columns = tuple(
-            ColumnInfo(f.name, str(f.type), f.nullable, partition=f.name == PARTITION)
-            for f in data.schema
-        )
-        infos.append(
-            TableInfo(
-                name=name,
-                schema_version=SCHEMA_VERSION,
-                file_versions=tuple(sorted({v for _, v in footers})),
-                columns=columns,
-                rows=sum(n for n, _ in footers),
-                files=len(fragments),
-                partitions=len(days),
-            )
-        )
-    return infos
+    """Describe `bots`, `media`, `participants` at `root` from their Delta logs."""
+    return [_describe(name, root, storage_options) for name in TABLES]
 
 
 def format_tables(infos: Sequence[TableInfo]) -> str:
     """Plain-text description of the tables, one block per table."""
     blocks = []
     for info in infos:
-        found = ", ".join(f"v{v}" for v in info.file_versions) or "none"
+        state = "absent" if info.version is None else f"version {info.version}"
         lines = [
             f"{info.name}: {info.rows} rows in {info.files} files, {info.partitions} "
-            f"partitions ({PARTITION}); schema v{info.schema_version}, files: {found}"
+            f"partitions ({PARTITION}); {state}, schema v{info.schema_version}; last "
+            f"optimize {info.last_optimize or 'never'}, last vacuum {info.last_vacuum or 'never'}"
         ]
         width = max(len(c.name) for c in info.columns)
         for col in info.columns:

@@ -1,4 +1,4 @@
-"""The Parquet catalog: schemas, atomic per-bot files, replace semantics, four readers."""
+"""The Delta catalog: schemas, one commit per bot and table, replace semantics, readers."""
 
 from __future__ import annotations
 
@@ -13,21 +13,23 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from deltalake import DeltaTable
 
-from tasks import catalog_schema
 from tasks.catalog import (
-    bot_file_name,
+    RetryPolicy,
     bot_record,
     dataset,
+    delta_storage_options,
     existing_media_checksums,
     read_table,
+    retry_conflicts,
+    sql_literal,
     write_bot,
 )
 from tasks.catalog_schema import (
-    SCHEMA_VERSION,
+    PARTITION,
     TABLE_SCHEMAS,
     TABLES,
-    VERSION_KEY,
     BotRecord,
     assert_compatible,
     redact_meeting_link,
@@ -71,13 +73,11 @@ def people_of(bot_id: str, n: int) -> list[ParticipantRow]:
 
 def write(
     root: str, bot_id: str, day: dt.date = DAY, media: int = 2, people: int = 2, **extra: object
-) -> dict[str, str]:
+) -> None:
     bot = BotRecord.model_validate(
         {"bot_id": bot_id, "meeting_date": day, "platform": "zoom", **extra}
     )
-    return write_bot(
-        root, bot=bot, media=media_of(bot_id, media), participants=people_of(bot_id, people)
-    )
+    write_bot(root, bot=bot, media=media_of(bot_id, media), participants=people_of(bot_id, people))
 
 
 def counts(root: str) -> dict[str, int]:
@@ -89,28 +89,28 @@ def root(tmp_path: Path) -> str:
     return str(tmp_path / "catalog")
 
 
-def test_every_table_has_an_explicit_versioned_schema_with_non_null_keys() -> None:
+def test_every_table_has_an_explicit_schema_with_non_null_keys_and_date() -> None:
     keys = {"bots": {"bot_id"}, "media": {"bot_id", "kind", "key"}}
     keys["participants"] = {"bot_id", "participant_key", "match"}
     for name, schema in TABLE_SCHEMAS.items():
-        assert schema.metadata[VERSION_KEY] == str(SCHEMA_VERSION).encode()
-        assert {f.name for f in schema if not f.nullable} == keys[name]
-        assert "meeting_date" not in schema.names  # it is the partition, not a file column
+        assert {f.name for f in schema if not f.nullable} == keys[name] | {PARTITION}
+        assert schema.field(PARTITION).type == pa.date32()  # a real column, not a dir name
 
 
-def test_written_files_carry_the_schema_version_in_parquet_metadata(root: str) -> None:
-    for table, uri in write(root, "b1").items():
-        path = uri.removeprefix("file://")
-        assert pq.read_metadata(path).metadata[VERSION_KEY] == b"1"
-        assert pq.read_schema(path).equals(TABLE_SCHEMAS[table])  # nullability included
+def test_each_table_is_a_delta_table_partitioned_by_meeting_date(root: str) -> None:
+    write(root, "6667fd0c-0165")
+    for name in TABLES:
+        table = DeltaTable(f"{root}/{name}")
+        assert table.metadata().partition_columns == [PARTITION]
+        assert Path(root, name, "_delta_log").is_dir()
+        assert list(Path(root, name).glob("meeting_date=2025-03-14/*.parquet"))
+        assert table.history(1)[0]["meetstream.schema_version"] == "2"
 
 
-def test_file_layout_is_one_hive_partitioned_file_per_bot_and_table(root: str) -> None:
-    written = write(root, "6667fd0c-0165")
-    assert written["media"] == (
-        f"file://{root}/media/meeting_date=2025-03-14/bot-6667fd0c-0165.parquet"
-    )
-    assert set(written) == set(TABLES)
+def test_bots_commits_last(root: str) -> None:
+    write(root, "b1")
+    times = {name: DeltaTable(f"{root}/{name}").history(1)[0]["timestamp"] for name in TABLES}
+    assert times["media"] <= times["participants"] <= times["bots"]
 
 
 def test_assert_compatible_allows_only_appended_nullable_columns() -> None:
@@ -119,32 +119,40 @@ def test_assert_compatible_allows_only_appended_nullable_columns() -> None:
     with pytest.raises(ValueError, match="nullable"):
         assert_compatible(v1, v1.append(pa.field("fps", pa.float64(), nullable=False)))
     with pytest.raises(ValueError, match="changed type"):
-        assert_compatible(v1, v1.set(5, pa.field("segment_index", pa.int32())))
+        assert_compatible(
+            v1, v1.set(v1.get_field_index("segment_index"), pa.field("segment_index", pa.int32()))
+        )
     with pytest.raises(ValueError, match="rename"):
         assert_compatible(v1, v1.remove(2))
 
 
 def test_all_four_readers_see_the_same_rows_and_partition_column(root: str) -> None:
     write(root, "b1", DAY, media=3, people=2)
-    write(root, "b2", DAY, media=0, people=0)  # empty files are valid, zero-row files
+    write(root, "b2", DAY, media=0, people=0)  # a bot with no media still gets its bots row
     write(root, "b3", OTHER_DAY, media=1, people=4)
+    write(root, "b1", DAY, media=3, people=2)  # replaced rows must not be counted
     expected = {"bots": 3, "media": 4, "participants": 6}
     for table, n in expected.items():
         frame = read_table(table, root)
         assert len(frame) == n
-        assert len(pd.read_parquet(f"{root}/{table}")) == n
+        assert len(DeltaTable(f"{root}/{table}").to_pandas()) == n
         assert dataset(table, root).count_rows() == n
-        glob = f"{root}/{table}/**/*.parquet"
-        sql = (
-            "select count(*), count(distinct meeting_date) "
-            "from read_parquet(?, hive_partitioning=true)"
-        )
-        duck = duckdb.execute(sql, [glob]).fetchall()[0]
-        polars = pl.scan_parquet(glob, hive_partitioning=True).collect()
+        sql = "select count(*), count(distinct meeting_date) from t"
+        con = duckdb.connect()
+        con.register("t", DeltaTable(f"{root}/{table}").to_pyarrow_dataset())
+        duck = con.execute(sql).fetchall()[0]
+        polars = pl.scan_delta(f"{root}/{table}").collect()
         assert duck[0] == polars.height == n
         dates = {str(d) for d in frame["meeting_date"]}
         assert {str(d) for d in polars["meeting_date"].unique()} == dates
         assert duck[1] == len(dates)
+
+
+def test_a_plain_parquet_directory_read_counts_replaced_rows(root: str) -> None:
+    write(root, "b1", media=2)
+    write(root, "b1", media=2)
+    assert len(pd.read_parquet(f"{root}/media")) == 4  # why docs/catalog.md warns
+    assert len(read_table("media", root)) == 2
 
 
 def test_types_survive_the_round_trip(root: str) -> None:
@@ -156,11 +164,10 @@ def test_types_survive_the_round_trip(root: str) -> None:
     assert bots.loc[0, "custom_attributes"] == '{"n": 3, "team": "ds"}'
     people = read_table("participants", root)
     assert list(people["webcam_stream_ids"].tolist()[0]) == ["v0"]
-    sql = (
-        "select json_extract_string(custom_attributes, '$.team') "
-        "from read_parquet(?, hive_partitioning=true)"
-    )
-    assert duckdb.execute(sql, [f"{root}/bots/**/*.parquet"]).fetchall() == [("ds",)]
+    con = duckdb.connect()
+    con.register("bots", dataset("bots", root))
+    sql = "select json_extract_string(custom_attributes, '$.team') from bots"
+    assert con.execute(sql).fetchall() == [("ds",)]
 
 
 def test_hostile_participant_names_round_trip_through_every_reader(root: str) -> None:
@@ -177,10 +184,7 @@ def test_hostile_participant_names_round_trip_through_every_reader(root: str) ->
     write_bot(root, bot=BotRecord(bot_id="b1", meeting_date=DAY), media=[], participants=rows)
     frame = read_table("participants", root)
     assert frame["participant_name"].tolist() == names
-    glob = f"{root}/participants/**/*.parquet"
-    sql = "select count(*) from read_parquet(?, hive_partitioning=true)"
-    assert duckdb.execute(sql, [glob]).fetchall() == [(len(names),)]
-    assert pl.scan_parquet(glob, hive_partitioning=True).collect().height == len(names)
+    assert pl.scan_delta(f"{root}/participants").collect()["participant_name"].to_list() == names
 
 
 def test_rewriting_a_bot_replaces_its_rows(root: str) -> None:
@@ -199,7 +203,6 @@ def test_a_bot_moved_to_another_date_leaves_no_rows_behind(root: str) -> None:
     for table in TABLES:
         frame = read_table(table, root)
         assert set(frame["meeting_date"]) == {OTHER_DAY}
-        assert not list(Path(root, table, "meeting_date=2025-03-14").glob("*.parquet"))
 
 
 @pytest.mark.parametrize(
@@ -255,38 +258,13 @@ def test_meeting_links_lose_passcodes_and_tokens(link: str, redacted: str) -> No
     )
 
 
-def test_concurrent_writers_of_one_day_never_touch_each_others_files(root: str) -> None:
-    bots = [f"bot-{i:02d}" for i in range(20)]
-    with ThreadPoolExecutor(max_workers=20) as pool:
+def test_concurrent_threads_commit_without_a_lock(root: str) -> None:
+    bots = [f"bot-{i:02d}" for i in range(12)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
         list(pool.map(lambda b: write(root, b, media=3, people=2), bots))
-    with ThreadPoolExecutor(max_workers=20) as pool:  # and once more, as a re-run storm
+    with ThreadPoolExecutor(max_workers=6) as pool:  # and once more, as a re-run storm
         list(pool.map(lambda b: write(root, b, media=1, people=2), bots))
-    assert counts(root) == {"bots": 20, "media": 20, "participants": 40}
-    assert len(list(Path(root, "media", "meeting_date=2025-03-14").iterdir())) == 20
-
-
-def test_schema_evolution_reads_old_and_new_files_with_one_schema(
-    root: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    write(root, "v1-bot", media=1)
-    v2 = TABLE_SCHEMAS["media"].append(pa.field("fps", pa.float64()))
-    v2 = v2.with_metadata({**v2.metadata, VERSION_KEY: b"2"})
-    assert_compatible(TABLE_SCHEMAS["media"], v2)
-    row = {**media_of("v2-bot", 1)[0].model_dump(exclude={"copied"}), "fps": 15.0}
-    row["participant_key"] = "p 0"
-    new_file = Path(root, "media", "meeting_date=2025-03-15", bot_file_name("v2-bot"))
-    new_file.parent.mkdir(parents=True)
-    pq.write_table(pa.Table.from_pylist([row], schema=v2), new_file)
-
-    monkeypatch.setitem(catalog_schema.TABLE_SCHEMAS, "media", v2)
-    frame = read_table("media", root).sort_values("bot_id")
-    assert frame["fps"].tolist()[1] == 15.0
-    assert pd.isna(frame["fps"].tolist()[0])
-    assert frame.columns[-1] == "fps"
-    sql = "select count(fps) from read_parquet(?, hive_partitioning=true, union_by_name=true)"
-    assert duckdb.execute(sql, [f"{root}/media/**/*.parquet"]).fetchall() == [(1,)]
-    monkeypatch.undo()
-    assert "fps" not in read_table("media", root).columns  # an old reader ignores new columns
+    assert counts(root) == {"bots": 12, "media": 12, "participants": 24}
 
 
 def test_reads_push_filters_and_columns_down(root: str) -> None:
@@ -306,13 +284,14 @@ def test_an_empty_catalog_reads_as_empty_frames_with_every_column(root: str) -> 
     for table in TABLES:
         frame = read_table(table, root)
         assert frame.empty
-        assert list(frame.columns) == catalog_schema.dataset_schema(table).names
+        assert list(frame.columns) == TABLE_SCHEMAS[table].names
     assert existing_media_checksums(root, "b1") == {}
 
 
-def test_in_flight_temp_files_are_invisible_to_readers(root: str) -> None:
+def test_files_no_commit_names_are_invisible_to_readers(root: str) -> None:
     write(root, "b1")
-    Path(root, "media", "meeting_date=2025-03-14", ".bot-b2.parquet.x.tmp").write_bytes(b"PAR")
+    stray = Path(root, "media", "meeting_date=2025-03-14", "part-in-flight.parquet")
+    pq.write_table(pa.table({"bot_id": ["ghost"]}), stray)  # an uncommitted upload
     assert len(read_table("media", root)) == 2
 
 
@@ -326,19 +305,19 @@ def test_rows_of_another_bot_are_refused(root: str) -> None:
         )
 
 
-@pytest.mark.parametrize(
-    ("bot_id", "name"),
-    [
-        ("6667fd0c-0165-471a", "bot-6667fd0c-0165-471a.parquet"),
-        ("../../etc", "bot-.._.._etc-"),
-        ("a b", "bot-a_b-"),
-        ("*?[x]", "bot-___x_-"),
-    ],
-)
-def test_bot_file_names_are_sanitized_and_unique(bot_id: str, name: str) -> None:
-    assert bot_file_name(bot_id).startswith(name)
-    assert "/" not in bot_file_name(bot_id)
-    assert bot_file_name("a b") != bot_file_name("a_b") != bot_file_name("a/b")
+@pytest.mark.parametrize("bot_id", ["o'brien", "x' or '1'='1", "a\\b", "é 💥", "--"])
+def test_hostile_bot_ids_replace_exactly_their_own_rows(root: str, bot_id: str) -> None:
+    write(root, "bystander", media=1)
+    write(root, bot_id, media=3)
+    write(root, bot_id, media=1)
+    media = read_table("media", root)
+    assert media.groupby("bot_id").size().to_dict() == {"bystander": 1, bot_id: 1}
+
+
+def test_sql_literals_double_quotes_and_refuse_nul() -> None:
+    assert sql_literal("o'b") == "'o''b'"
+    with pytest.raises(ValueError, match="NUL"):
+        sql_literal("a\x00b")
 
 
 def test_existing_media_checksums_lists_what_is_archived(root: str) -> None:
@@ -350,42 +329,53 @@ def test_existing_media_checksums_lists_what_is_archived(root: str) -> None:
     }
 
 
-def _compact(root: str, day: dt.date, name: str = "part-compacted-abc123.parquet") -> None:
-    """What the future compaction flow does: merge a day's bot files into one file."""
-    for table in TABLES:
-        part = Path(root, table, f"meeting_date={day.isoformat()}")
-        files = sorted(part.glob("bot-*.parquet"))
-        pq.write_table(pa.concat_tables(pq.read_table(f) for f in files), part / name)
-        for f in files:
-            f.unlink()
+def test_time_travel_reads_an_older_version_or_time(root: str) -> None:
+    write(root, "b1", media=3)
+    first = DeltaTable(f"{root}/media").version()
+    stamp = dt.datetime.now(dt.UTC)
+    write(root, "b1", media=1)
+    assert len(read_table("media", root, as_of=first)) == 3
+    assert len(read_table("media", root, as_of=str(first))) == 3
+    assert len(read_table("media", root, as_of=stamp)) == 3
+    assert len(read_table("media", root, as_of=stamp.isoformat())) == 3
+    assert len(read_table("media", root)) == 1
 
 
-def test_recapturing_a_compacted_day_rewrites_the_compacted_file(root: str) -> None:
-    for bot in ("b1", "b2", "b3"):
-        write(root, bot, media=2, people=1)
-    _compact(root, DAY)
-    assert counts(root) == {"bots": 3, "media": 6, "participants": 3}
-    write(root, "b2", media=5, people=3)
-    media = read_table("media", root)
-    assert media.groupby("bot_id").size().to_dict() == {"b1": 2, "b2": 5, "b3": 2}
-    assert len(read_table("participants", root, filters=[("bot_id", "=", "b2")])) == 3
-    assert existing_media_checksums(root, "b1") == {
-        "b1/0.webm": "0".ljust(64, "0"),
-        "b1/1.webm": "1".ljust(64, "0"),
+def test_conflicts_are_retried_with_bounded_jittered_backoff() -> None:
+    from deltalake.exceptions import CommitFailedError
+
+    pauses: list[float] = []
+    policy = RetryPolicy(attempts=3, base_seconds=1.0, sleep=pauses.append, rng=lambda: 0.5)
+    calls = iter([CommitFailedError("lost"), CommitFailedError("lost"), "ok"])
+
+    def action() -> str:
+        value = next(calls)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    assert retry_conflicts(action, what="t", policy=policy) == "ok"
+    assert pauses == [0.5, 1.0]
+    with pytest.raises(Exception, match=r"table .media., bot .b1..*3 attempts"):
+        retry_conflicts(
+            lambda: (_ for _ in ()).throw(CommitFailedError("lost")),
+            what="catalog table 'media', bot 'b1'",
+            policy=policy,
+        )
+
+
+def test_one_settings_dict_feeds_s3fs_and_delta_rs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "id")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    options = {"client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}}
+    assert delta_storage_options(options, "s3://b/c") == {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
+        "AWS_ALLOW_HTTP": "true",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "id",
+        "AWS_SECRET_ACCESS_KEY": "secret",
     }
-    compacted = pq.read_table(
-        Path(root, "media", "meeting_date=2025-03-14", "part-compacted-abc123.parquet")
-    )
-    assert set(compacted["bot_id"].to_pylist()) == {"b1", "b3"}
-
-
-def test_a_compacted_bot_moved_to_another_day_is_removed_from_the_old_day(root: str) -> None:
-    write(root, "b1")
-    _compact(root, DAY)
-    write(root, "b1", OTHER_DAY, media=1)
-    assert counts(root) == {"bots": 1, "media": 1, "participants": 2}
-    # The compacted file held only b1: it is deleted rather than left empty.
-    assert not list(Path(root, "media", "meeting_date=2025-03-14").iterdir())
+    assert delta_storage_options(options, "/tmp/catalog") is None
 
 
 def test_bot_record_derives_date_counts_and_redacts() -> None:

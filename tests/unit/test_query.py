@@ -9,14 +9,13 @@ import json
 import sys
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
 from flows.cli import main
 from tasks import query
-from tasks.catalog import bot_file_name, dataset, read_table, write_bot
+from tasks.catalog import dataset, open_table, read_table, write_bot
 from tasks.catalog_schema import BotRecord
 from tasks.join import ParticipantRow
 from tasks.models import ArchivedMedia
@@ -64,10 +63,9 @@ def root(tmp_path: Path) -> str:
 
 
 def spoil_day(root: str, table: str, day: str) -> None:
-    """Add an unreadable file in another partition: reading it would fail the query."""
-    path = Path(root, table, f"meeting_date={day}", bot_file_name("garbage"))
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"not parquet")
+    """Make the committed files of one partition unreadable: reading them fails the query."""
+    for path in Path(root, table, f"meeting_date={day}").glob("*.parquet"):
+        path.write_bytes(b"not parquet")
 
 
 def test_the_three_tables_are_views_with_typed_partition_column(root: str) -> None:
@@ -87,31 +85,50 @@ def test_the_three_tables_are_views_with_typed_partition_column(root: str) -> No
 
 
 def test_a_meeting_date_filter_never_opens_other_partitions(root: str) -> None:
-    spoil_day(root, "bots", "2020-01-01")
+    spoil_day(root, "bots", "2025-03-14")
     sql = "select bot_id from bots where meeting_date = '2025-03-15'"
     assert query.run_query(sql, root).to_pylist() == [{"bot_id": "b2"}]
     with pytest.raises(query.QueryError):  # proof that the spoiled file is otherwise read
         query.run_query("select count(*) from bots", root)
 
 
-def test_read_table_prunes_partitions_and_row_groups(root: str) -> None:
-    spoil_day(root, "media", "2020-01-01")
-    frame = read_table("media", root, filters=[("meeting_date", ">=", "2025-03-14")])
-    assert sorted(frame["bot_id"].unique()) == ["b1", "b2"]
-    one_bot = read_table("media", root, filters=[("meeting_date", "=", "2025-03-14")])
-    assert set(one_bot["bot_id"]) == {"b1"}
-    # A filter on a regular column is checked against row-group statistics before reading.
-    days = ds.field("meeting_date") > pa.scalar(dt.date(2021, 1, 1))
-    expr = ds.field("bot_id") == "b2"
-    fragments = dataset("media", root).get_fragments(filter=days)
-    groups = [g for f in fragments for g in f.split_by_row_group(expr)]
-    assert len(groups) == 1
+def test_read_table_prunes_partitions_and_files(root: str) -> None:
+    write(root, "b3", OTHER_DAY, ["Cy"])
+    spoil_day(root, "media", "2025-03-14")
+    frame = read_table("media", root, filters=[("meeting_date", ">=", "2025-03-15")])
+    assert sorted(frame["bot_id"].unique()) == ["b2", "b3"]
+    # A filter on a regular column is checked against each file's min/max statistics
+    # (from the Delta log) before any file is opened.
+    one_bot = read_table("media", root, filters=[("bot_id", "=", "b3")], columns=["bot_id"])
+    assert one_bot["bot_id"].tolist() == ["b3"]
+    fragments = list(dataset("media", root).get_fragments(filter=ds.field("bot_id") == "b3"))
+    assert len(fragments) == 1
 
 
 def test_an_absent_catalog_queries_as_empty_tables(tmp_path: Path) -> None:
     root = str(tmp_path / "nothing")
     assert query.run_query("select count(*) n from media", root).to_pylist() == [{"n": 0}]
     assert query.missing_tables(root) == ["bots", "media", "participants"]
+
+
+def test_queries_travel_in_time_by_version_or_timestamp(root: str) -> None:
+    version = open_table("bots", root)
+    assert version is not None
+    before = dt.datetime.now(dt.UTC).isoformat()
+    write(root, "b3", DAY, ["Cy"])
+    sql = "select count(*) as n from bots"
+    assert query.run_query(sql, root).to_pylist() == [{"n": 3}]
+    assert query.run_query(sql, root, as_of=before).to_pylist() == [{"n": 2}]
+    assert query.run_query(sql, root, as_of=version.version()).to_pylist() == [{"n": 2}]
+    with pytest.raises(query.QueryError, match="as of"):
+        query.run_query(sql, root, as_of="not a time")
+
+
+def test_query_command_takes_as_of(root: str, capsys: pytest.CaptureFixture[str]) -> None:
+    write(root, "b3", DAY, ["Cy"])
+    args = ["query", "select count(*) as n from bots", "--catalog-root", root, "--format", "csv"]
+    assert main([*args, "--as-of", "0"]) == 0  # version 0: the first bot only
+    assert capsys.readouterr().out == "n\n1\n"
 
 
 def test_sql_errors_are_one_line(root: str) -> None:
@@ -198,23 +215,28 @@ def test_query_command_explains_how_to_install_duckdb(
     assert "pip install 'meetstream-catalog[query]'" in capsys.readouterr().err
 
 
-def test_tables_command_describes_columns_rows_files_and_partitions(
+def test_tables_command_describes_version_files_rows_and_maintenance(
     root: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from tasks.catalog_maintenance import maintain
+
     infos = {i.name: i for i in query.describe_tables(root)}
     assert (infos["media"].rows, infos["media"].files, infos["media"].partitions) == (3, 2, 2)
-    assert infos["bots"].file_versions == (1,)
+    assert infos["bots"].version == 1
+    assert infos["bots"].last_optimize is None
     assert infos["bots"].columns[1] == query.ColumnInfo(
-        "meeting_date", "date32[day]", True, partition=True
+        "meeting_date", "date32[day]", False, partition=True
     )
+    write(root, "b3", DAY, ["Cy"])  # two small files in one partition: something to compact
+    maintain(root, retention_days=0)  # the compacted-away files are vacuumed at once
     assert main(["tables", "--catalog-root", root]) == 0
     text = capsys.readouterr().out
-    assert "participants: 3 rows in 2 files, 2 partitions" in text
+    assert "participants: 4 rows in 2 files, 2 partitions" in text
+    assert "last optimize 20" in text
+    assert "last vacuum 20" in text
     assert "bot_id  " in text
     assert "not null" in text
     assert main(["tables", "--catalog-root", root, "--format", "json"]) == 0
-    assert [t["name"] for t in json.loads(capsys.readouterr().out)] == [
-        "bots",
-        "media",
-        "participants",
-    ]
+    described = json.loads(capsys.readouterr().out)
+    assert [t["name"] for t in described] == ["bots", "media", "participants"]
+    assert all(t["last_vacuum"] for t in described)
