@@ -182,7 +182,9 @@ def _commit(name: str, root: str, rows: pa.Table, options: Mapping[str, Any] | N
 
 def _move_old(fs: AbstractFileSystem, base: str, name: str, report: TableMigration) -> None:
     for path in _old_files(fs, base, name):
-        fs.mv(path, f"{base}/{BACKUP_DIR}/{path.removeprefix(base + '/')}")
+        target = f"{base}/{BACKUP_DIR}/{path.removeprefix(base + '/')}"
+        fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)  # a no-op on object stores
+        fs.mv(path, target)
         report.moved_files += 1
 
 
