@@ -167,7 +167,7 @@ def _capture(links: list[str], run: int, data: Path) -> list[dict[str, Any]]:
     os.environ["MEETSTREAM_MEDIA_ROOT"] = str(data / "media")  # roots are worker settings
     os.environ["MEETSTREAM_CATALOG_ROOT"] = str(data / "catalog")
     coro = capture_meetings(_requests(links, run), concurrency=max(1, len(links)))
-    return list(asyncio.run(coro))
+    return [r.model_dump(mode="json") for r in asyncio.run(coro)]
 
 
 def _failures(results: list[dict[str, Any]], expected: int) -> int:

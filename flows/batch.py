@@ -61,7 +61,8 @@ async def capture_scheduled(
     if not due:
         return []
     if not fan_out:
-        return await capture_meetings(due, concurrency=concurrency)
+        results = await capture_meetings(due, concurrency=concurrency)
+        return [r.model_dump(mode="json") for r in results]
     runs = [await _submit(request) for request in due]
     await acreate_table_artifact(
         table=runs, key="fan-out", description=f"{len(runs)} meeting run(s) submitted."

@@ -1,33 +1,30 @@
-"""Capture flows: one meeting, many meetings in one process, or an existing bot.
+"""Capture flows: one meeting, many meetings in one process, an existing bot, pending bots.
 
-Wiring only: each step is a task from `tasks.steps`. All three flows share `_capture`,
-which turns any failure of one meeting into a catalogued outcome, so in `capture_meetings`
-one meeting's failure never stops the others. Flows are async because hundreds of
-meetings waiting on their bots must be cheap in one worker process.
+Wiring only: each step is a task from `tasks.steps`. Every flow resolves its settings and
+storage roots once, checks them before any bot is created (`tasks.preflight`), opens the
+process's shared HTTP clients, and runs `_capture` per meeting, which turns any failure of
+one meeting into a catalogued outcome, so one meeting's failure never stops the others.
+Flows are async because hundreds of meetings waiting on their bots must be cheap in one
+worker process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 from collections.abc import Sequence
-from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.runtime import flow_run
 
-from tasks import catalog, report, steps
+from tasks import pending, report, steps
 from tasks.errors import redact
+from tasks.http import shared_http
+from tasks.job import CaptureJob, CaptureResult, Outcome
 from tasks.preflight import PreflightError, preflight
-from tasks.request import (
-    MeetingRequest,
-    idempotency_key,
-    leave_deadline_seconds,
-    platform_from_link,
-)
-from tasks.settings import resolve_root
+from tasks.request import MeetingRequest, idempotency_key
+from tasks.settings import Settings, resolve_root
 
 
 class CaptureFailedError(RuntimeError):
@@ -49,167 +46,186 @@ def _collect_run_name() -> str:
 
 
 @flow(name="capture-meeting", flow_run_name=_meeting_run_name)
-async def capture_meeting(request: MeetingRequest) -> dict[str, Any]:
+async def capture_meeting(request: MeetingRequest, new_bot: bool = False) -> CaptureResult:
     """Send a recorder into one meeting, wait until it leaves, archive everyone's audio and
-    video into your storage and add the meeting to the catalog."""
-    roots = await _roots()
-    request = await steps.resolve_link(request)
-    await _preflight(roots, request)
-    result = await _capture(request, *roots)
-    await _artifacts([result], roots[1], key="meeting-capture")
-    if result["outcome"] == "failed":
-        raise CaptureFailedError(result["reason"])
-    return result
+    video into your storage and add the meeting to the catalog.
+
+    A meeting that already has a recorder in progress (recorded by an earlier run that
+    crashed or was interrupted) is not sent a second one: this run resumes that bot,
+    unless `new_bot` is set.
+    """
+    settings = await steps.load_settings()
+    job = _job(await steps.resolve_link(request), settings)
+    await _preflight(job, request)
+    active = None if new_bot else await _bot_in_progress(job)
+    if active is not None:
+        job = _job(job.request, settings, key=active.key or job.key)
+    async with shared_http(settings):
+        result = await _capture(job, bot_id=active.bot_id if active else None)
+    await _artifacts([result], job.catalog_root, settings, key="meeting-capture")
+    return _raise_if_failed(result)
 
 
 @flow(name="capture-meetings")
 async def capture_meetings(
     requests: list[MeetingRequest], concurrency: int = 50
-) -> list[dict[str, Any]]:
+) -> list[CaptureResult]:
     """Capture many meetings concurrently in this flow run (at most `concurrency` at once)."""
-    roots = await _roots()
-    await _preflight(roots, None)
+    settings = await steps.load_settings()
+    jobs = [_job(await steps.resolve_link(r), settings) for r in requests]
+    if jobs:
+        await _preflight(jobs[0], None)
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(request: MeetingRequest) -> dict[str, Any]:
+    async def one(job: CaptureJob) -> CaptureResult:
         async with gate:
-            return await _capture(await steps.resolve_link(request), *roots)
+            return await _capture(job)
 
-    results = list(await asyncio.gather(*(one(r) for r in requests)))
-    await _artifacts(results, roots[1], key="capture-summary")
+    async with shared_http(settings):
+        results = list(await asyncio.gather(*(one(j) for j in jobs)))
+    if jobs:
+        await _artifacts(results, jobs[0].catalog_root, settings, key="capture-summary")
     return results
 
 
 @flow(name="collect-bot", flow_run_name=_collect_run_name)
-async def collect_bot(bot_id: str) -> dict[str, Any]:
+async def collect_bot(bot_id: str) -> CaptureResult:
     """Archive and catalogue a bot that already exists (created elsewhere, or by a capture
     that was interrupted) without creating one."""
-    roots = await _roots()
-    await _preflight(roots, None)
-    # What the request would have said comes from the bot's detail once it has left.
-    request = MeetingRequest.model_construct(meeting_link="", bot_name="")
-    result = await _capture(request, *roots, bot_id=bot_id)
-    await _artifacts([result], roots[1], key="bot-collection")
-    if result["outcome"] == "failed":
-        raise CaptureFailedError(result["reason"])
-    return result
-
-
-async def _roots() -> tuple[str, str]:
-    """The storage roots: operator settings of the worker, never run parameters."""
     settings = await steps.load_settings()
-    return resolve_root(settings.media_root), resolve_root(settings.catalog_root)
+    known = {p.bot_id: p for p in pending.in_progress(*_catalog(settings))}.get(bot_id)
+    # What the request would have said comes from the catalog's in-progress row, or from
+    # the bot's detail once it has left.
+    request = (
+        known.request if known else MeetingRequest.model_construct(meeting_link="", bot_name="")
+    )
+    job = _job(request, settings, key=known.key if known else "")
+    await _preflight(job, None)
+    async with shared_http(settings):
+        result = await _capture(job, bot_id=bot_id)
+    await _artifacts([result], job.catalog_root, settings, key="bot-collection")
+    return _raise_if_failed(result)
 
 
-async def _preflight(roots: tuple[str, str], request: MeetingRequest | None) -> None:
+@flow(name="collect-pending")
+async def collect_pending(concurrency: int = 50) -> list[CaptureResult]:
+    """Collect every bot recorded `in_progress` whose meeting should be over: the bots of
+    runs that crashed or were interrupted (and of webhooks that never came)."""
+    settings = await steps.load_settings()
+    overdue = await asyncio.to_thread(pending.overdue, *_catalog(settings))
+    get_run_logger().info("%d in-progress bot(s) are past their expected end", len(overdue))
+    if not overdue:
+        return []
+    jobs = [(_job(p.request, settings, key=p.key), p.bot_id) for p in overdue]
+    await _preflight(jobs[0][0], None)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(job: CaptureJob, bot_id: str) -> CaptureResult:
+        async with gate:
+            return await _capture(job, bot_id=bot_id)
+
+    async with shared_http(settings):
+        results = list(await asyncio.gather(*(one(j, b) for j, b in jobs)))
+    await _artifacts(results, jobs[0][0].catalog_root, settings, key="pending-collection")
+    return results
+
+
+def _catalog(settings: Settings) -> tuple[str, dict[str, object]]:
+    return resolve_root(settings.catalog_root), settings.storage_options()
+
+
+def _job(request: MeetingRequest, settings: Settings, *, key: str | None = None) -> CaptureJob:
+    """The run's job for one meeting: roots are operator settings, never run parameters."""
+    run_id = str(flow_run.get_id())
+    return CaptureJob(
+        request=request,
+        key=key if key is not None else idempotency_key(request, run_scope=run_id),
+        media_root=resolve_root(settings.media_root),
+        catalog_root=resolve_root(settings.catalog_root),
+        settings=settings,
+        run_id=run_id,
+    )
+
+
+async def _preflight(job: CaptureJob, request: MeetingRequest | None) -> None:
     """Refuse, before any bot is created, a capture that could not finish."""
-    settings = await steps.load_settings()
     try:
-        await preflight(settings, media_root=roots[0], catalog_root=roots[1], request=request)
+        await preflight(
+            job.settings, media_root=job.media_root, catalog_root=job.catalog_root, request=request
+        )
     except PreflightError as exc:
         raise CaptureFailedError(str(exc)) from None
 
 
-async def _capture(
-    request: MeetingRequest,
-    media_root: str,
-    catalog_root: str,
-    *,
-    bot_id: str | None = None,
-) -> dict[str, Any]:
+async def _bot_in_progress(job: CaptureJob) -> pending.PendingBot | None:
+    """The bot an earlier run left recording this meeting, if it is inside its deadline."""
+    link, (root, options) = job.request.meeting_link, _catalog(job.settings)
+    active = await asyncio.to_thread(pending.active_for, link, root, options)
+    if active is None:
+        return None
+    until = f"{active.expected_end_at:%H:%M} UTC" if active.expected_end_at else "unknown"
+    steps.progress(
+        "Bot %s is already recording %s (expected end %s): resuming it instead of sending "
+        "a second bot (--new-bot sends another)",
+        active.bot_id,
+        link,
+        until,
+        bot_id=active.bot_id,
+    )
+    return active
+
+
+async def _capture(job: CaptureJob, *, bot_id: str | None = None) -> CaptureResult:
     """Run one meeting's steps; never raises: a failure becomes outcome 'failed'."""
-    logger = get_run_logger()
-    key = idempotency_key(request, run_scope=str(flow_run.get_id()))
-    link = catalog.redact_meeting_link(request.meeting_link)
-    created_at = dt.datetime.now(dt.UTC)
     try:
         if bot_id is None:
-            created = await steps.create_bot(request, key)
-            bot_id = str(created["bot_id"])
-        left = await steps.wait_until_left(bot_id, leave_deadline_seconds(request))
-        # collect-bot knows only the id: the bot's detail fills in what the request lacks
-        request = request.model_copy(
-            update={
-                "meeting_link": request.meeting_link or left["meeting_link"] or "",
-                "bot_name": request.bot_name or left["bot_name"] or "",
-            }
-        )
-        settings = await steps.load_settings()
-        manifests, media = await steps.archive_media(
-            bot_id, left["state"], media_root, catalog_root, settings.processing_timeout_seconds
-        )
-        record = await steps.write_catalog(
-            catalog_root=catalog_root,
-            request=request,
-            key=key,
-            bot_id=bot_id,
-            platform=left["platform"] or platform_from_link(request.meeting_link),
-            state=left["state"],
-            manifests=manifests,
-            media=media,
-            created_at=created_at,
-            left_at=left["left_at"],
-            run_id=str(flow_run.get_id()),
-        )
+            bot_id = await steps.create_bot(job)
+        left = await steps.wait_until_left(job, bot_id)
+        archived = await steps.archive_media(job, bot_id, left.state)
+        return await steps.write_catalog(job, bot_id, left, archived)
     except Exception as exc:  # noqa: BLE001 - one meeting's failure must not stop others
         reason = f"{type(exc).__name__}: {redact(str(exc))}"
         if bot_id is not None:
             reason += f"; resume with: meetstream-catalog collect {bot_id}"
-        logger.error("Capture of %s (bot %s) failed: %s", link, bot_id or "-", reason)
+        link = job.request.meeting_link
+        get_run_logger().error("Capture of %s (bot %s) failed: %s", link, bot_id or "-", reason)
         if bot_id is not None:
-            await _record_failure(request, catalog_root, key, bot_id, reason, created_at)
-        return {"meeting": link, "bot_id": bot_id, "outcome": "failed", "reason": reason}
-    return {"meeting": link, **_summary(record)}
+            await _record_failure(job, bot_id, reason)
+        return CaptureResult(meeting=link, bot_id=bot_id, outcome=Outcome.FAILED, reason=reason)
 
 
-async def _record_failure(
-    request: MeetingRequest,
-    catalog_root: str,
-    key: str,
-    bot_id: str,
-    reason: str,
-    created_at: dt.datetime,
-) -> None:
+async def _record_failure(job: CaptureJob, bot_id: str, reason: str) -> None:
     try:
-        await steps.record_failure(catalog_root, request, key, bot_id, reason, created_at)
+        await steps.record_failure(job, bot_id, reason)
     except Exception as exc:  # noqa: BLE001 - the run already failed; say so, keep going
         get_run_logger().error("Could not catalogue the failure of bot %s: %s", bot_id, exc)
 
 
-def _summary(record: dict[str, Any]) -> dict[str, Any]:
-    keep = (
-        "bot_id",
-        "platform",
-        "final_status",
-        "outcome",
-        "reason",
-        "audio_participants",
-        "webcam_streams",
-        "screenshare_streams",
-        "media_files",
-        "media_bytes",
-    )
-    return {k: record.get(k) for k in keep}
+def _raise_if_failed(result: CaptureResult) -> CaptureResult:
+    if result.outcome is Outcome.FAILED:
+        raise CaptureFailedError(result.reason)
+    return result
 
 
-async def _artifacts(results: Sequence[dict[str, Any]], catalog_root: str, *, key: str) -> None:
+async def _artifacts(
+    results: Sequence[CaptureResult], catalog_root: str, settings: Settings, *, key: str
+) -> None:
     """A table of this run's meetings and a markdown summary of what it added to the catalog."""
-    rows = [{k: ("" if v is None else v) for k, v in r.items()} for r in results]
-    failed = sum(r["outcome"] == "failed" for r in results)
+    rows = [r.model_dump(mode="json") for r in results]
+    failed = sum(r.outcome is Outcome.FAILED for r in results)
     await acreate_table_artifact(
-        table=rows,
+        table=[{k: ("" if v is None else v) for k, v in row.items()} for row in rows],
         key=key,
         description=f"{len(results)} meeting(s), {failed} failed. No URLs or keys are shown.",
     )
     try:
-        settings = await steps.load_settings()
         bots, people = await asyncio.to_thread(
             report.catalog_rows,
             catalog_root,
-            [r["bot_id"] for r in results if r.get("bot_id")],
+            [r.bot_id for r in results if r.bot_id],
             settings.storage_options(),
         )
-        markdown = report.catalog_delta_markdown(results, bots=bots, participants=people)
+        markdown = report.catalog_delta_markdown(rows, bots=bots, participants=people)
     except Exception as exc:  # noqa: BLE001 - a summary must never fail a finished capture
         get_run_logger().warning("Could not summarize the catalog delta: %s", redact(str(exc)))
         return

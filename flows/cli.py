@@ -87,6 +87,11 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="Any stable text naming this request: running it again reuses its bot.",
     )
+    cap.add_argument(
+        "--new-bot",
+        action="store_true",
+        help="Send a bot even if one is already recording this meeting (its id is printed).",
+    )
     _root_arguments(cap)
     cap.set_defaults(run=_capture)
 
@@ -94,7 +99,12 @@ def _parser() -> argparse.ArgumentParser:
         "collect",
         help="Archive and catalogue an existing bot by id (e.g. after an interrupted capture).",
     )
-    col.add_argument("bot_id", help="The bot id that capture printed (or MeetStream's).")
+    col.add_argument("bot_id", nargs="?", help="The bot id that capture printed (or MeetStream's).")
+    col.add_argument(
+        "--pending",
+        action="store_true",
+        help="Collect every bot recorded in progress whose meeting should be over.",
+    )
     _root_arguments(col)
     col.set_defaults(run=_collect)
 
@@ -255,16 +265,19 @@ def _capture(args: argparse.Namespace) -> int:
     async def run() -> object:
         from flows.capture import capture_meeting
 
-        return await capture_meeting(request)
+        return await capture_meeting(request, new_bot=args.new_bot)
 
     return _run_flow(args, run, request=request)
 
 
 def _collect(args: argparse.Namespace) -> int:
-    async def run() -> object:
-        from flows.capture import collect_bot
+    if bool(args.bot_id) == bool(args.pending):
+        return _error("give a bot id, or --pending (not both)", 2)
 
-        return await collect_bot(args.bot_id)
+    async def run() -> object:
+        from flows.capture import collect_bot, collect_pending
+
+        return await (collect_pending() if args.pending else collect_bot(args.bot_id))
 
     return _run_flow(args, run, request=None)
 
@@ -321,7 +334,9 @@ def _run_flow(
             if args.debug:
                 raise
             return _error(" ".join(str(exc).split()) or type(exc).__name__)
-    print(json.dumps(result, indent=2, default=str))
+    from pydantic import TypeAdapter
+
+    print(TypeAdapter(object).dump_json(result, indent=2).decode())
     return 0
 
 

@@ -64,9 +64,9 @@ def run_demo(data_dir: str = "data") -> int:
         )
         results = asyncio.run(capture_meetings(demo_requests(list(scenario.meetings))))
     print_summary(str(data / "catalog"))
-    failed = [r for r in results if r["outcome"] == "failed"]
+    failed = [r for r in results if r.outcome == "failed"]
     for result in failed:
-        print(f"FAILED {result['meeting']}: {result['reason']}")
+        print(f"FAILED {result.meeting}: {result.reason}")
     return 1 if failed else 0
 
 

@@ -11,13 +11,20 @@ step runs and tests without a Prefect API. The traps guarded here:
 - Denied / NotAllowed / Error bots and "no streams available" are outcomes to catalogue,
   not exceptions;
 - the attendee list (`get_participants`) is an extra: when it is missing or malformed the
-  capture goes on without it, and only the URL-free `MeetingParticipant` fields are kept.
+  capture goes on without it, and only the URL-free `MeetingParticipant` fields are kept;
+- a bot exists from the moment `create_bot` answers: `catalogue_in_progress` records it
+  before any wait, so a crashed run's bot is found and collected, never paid for twice;
+- one file that fails for good does not discard the others: the bot is `partial`, with
+  the missing files named, and a later collect completes it without copying twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
@@ -26,6 +33,7 @@ from pydantic import BaseModel, Field
 from tasks import archive, catalog, join
 from tasks.client import MeetStreamClient
 from tasks.errors import NotFoundError, NotReadyError, UnexpectedResponseError
+from tasks.job import BotLeft, CaptureJob, CaptureResult, Outcome
 from tasks.models import (
     ArchivedMedia,
     AudioManifest,
@@ -37,6 +45,10 @@ from tasks.models import (
     VideoManifest,
 )
 from tasks.request import MeetingRequest, platform_from_link
+from tasks.settings import Settings
+from tasks.storage import open_root, sweep_partial_files
+
+logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
@@ -158,6 +170,11 @@ async def archive_media(
     items = archive.plan_media(
         bot_id, current.audio, current.video, current.mixed, current.composite
     )
+    if items:  # a crashed earlier copy of this bot may have left temporary files
+        root = await asyncio.to_thread(open_root, media_root, storage_options)
+        bot_prefix = items[0].key.split("/", 1)[0]
+        for path in await asyncio.to_thread(sweep_partial_files, root, bot_prefix):
+            logger.info("Removed a crashed copy's temporary file %s", path)
 
     async def fetch_url(item: MediaFile, refresh: bool) -> str:
         nonlocal current
@@ -187,6 +204,48 @@ async def archive_media(
     )
 
 
+async def collect(
+    client: MeetStreamClient,
+    http: httpx.AsyncClient,
+    bot_id: str,
+    state: BotState,
+    *,
+    media_root: str,
+    catalog_root: str,
+    settings: Settings,
+    on_progress: Callable[[int, int, int], None] | None = None,
+) -> Archived:
+    """Wait for the manifests and archive every file. Files that fail for good are listed
+    in `missing`, next to those that were archived (the bot is then `partial`)."""
+    manifests = await fetch_manifests(
+        client,
+        bot_id,
+        state=state,
+        deadline_seconds=settings.processing_timeout_seconds,
+        poll_interval=settings.poll_interval_seconds,
+        poll_max_interval=settings.poll_max_interval_seconds,
+    )
+    options = settings.storage_options()
+    expected = await asyncio.to_thread(
+        catalog.existing_media_checksums, catalog_root, bot_id, storage_options=options
+    )
+    try:
+        media = await archive_media(
+            client,
+            http,
+            bot_id,
+            manifests,
+            media_root=media_root,
+            storage_options=options,
+            expected=expected,
+            concurrency=settings.archive_concurrency,
+            on_progress=on_progress,
+        )
+    except archive.ArchiveBatchError as exc:
+        return Archived(manifests.without_urls(), exc.archived, exc.missing())
+    return Archived(manifests.without_urls(), media)
+
+
 async def _refetch(
     client: MeetStreamClient, bot_id: str, item: MediaFile, current: Manifests
 ) -> Manifests:
@@ -199,118 +258,162 @@ async def _refetch(
     return current.model_copy(update={"composite": await client.get_video(bot_id)})
 
 
-def outcome_for(state: BotState, manifests: Manifests) -> tuple[str, str]:
+@dataclass(frozen=True)
+class Archived:
+    """What the archive step stored, and what it could not (`missing`: one line per file)."""
+
+    manifests: Manifests  # without URLs
+    media: list[ArchivedMedia]
+    missing: list[str] = field(default_factory=list)
+
+
+def outcome_for(state: BotState, archived: Archived) -> tuple[Outcome, str]:
     """(outcome, reason) for the bots table."""
+    manifests = archived.manifests
     if state is BotState.DENIED:
-        return "denied", "The host refused the bot entry."
+        return Outcome.DENIED, "The host refused the bot entry."
     if state is BotState.NOT_ALLOWED:
-        return "not_allowed", "The bot was never admitted from the waiting room."
+        return Outcome.NOT_ALLOWED, "The bot was never admitted from the waiting room."
+    if archived.missing:
+        total = len(archived.media) + len(archived.missing)
+        shown = "; ".join(archived.missing[:3]) + ("; ..." if len(archived.missing) > 3 else "")
+        return Outcome.PARTIAL, (
+            f"{len(archived.missing)} of {total} files not archived ({shown}). "
+            "Collect the bot again to complete it; archived files are not copied twice."
+        )
     audio_ok = manifests.audio is not None and manifests.audio.available
     video_ok = manifests.video is not None and manifests.video.available
     if state is BotState.ERROR:
-        return "error", "The bot's session crashed; media may be partial."
+        return Outcome.ERROR, "The bot's session crashed; media may be partial."
     if not audio_ok and not video_ok:
         messages = [m.message for m in (manifests.audio, manifests.video) if m and m.message]
-        return "no_media", " ".join(messages) or "No audio or video streams available."
-    return "captured", ""
+        return Outcome.NO_MEDIA, " ".join(messages) or "No audio or video streams available."
+    return Outcome.CAPTURED, ""
 
 
-def write_catalog(
-    *,
-    catalog_root: str,
-    storage_options: Mapping[str, object],
-    request: MeetingRequest,
-    key: str,
-    bot_id: str,
-    platform: str | None,
-    state: BotState,
-    manifests: Manifests,
-    media: Sequence[ArchivedMedia],
-    created_at: dt.datetime | None,
-    left_at: dt.datetime | None,
-    outcome: tuple[str, str] | None = None,
-    run_id: str | None = None,
-) -> catalog.BotRecord:
-    """Join the manifests and write this bot's rows (replacing any earlier ones)."""
+def catalogue(job: CaptureJob, bot_id: str, left: BotLeft, archived: Archived) -> CaptureResult:
+    """Join the manifests and commit this bot's rows (replacing any earlier ones)."""
+    request, manifests = job.request, archived.manifests
+    link = request.meeting_link or left.meeting_link or ""
+    bot_name = request.bot_name or left.bot_name or ""
+    platform = left.platform or platform_from_link(link)
     participants = join.join_participants(
         bot_id,
         manifests.audio,
         manifests.video,
-        media,
+        archived.media,
         platform=platform,
         # The bot may list itself as a participant; it is not an attendee without media.
         attendees=[
             a
             for a in manifests.attendees
-            if join.normalize_name(a.display_name or "") != join.normalize_name(request.bot_name)
+            if join.normalize_name(a.display_name or "") != join.normalize_name(bot_name)
         ],
     )
-    outcome_name, reason = outcome or outcome_for(state, manifests)
+    outcome, reason = outcome_for(left.state, archived)
     record = catalog.bot_record(
         bot_id=bot_id,
-        request_id=key,
-        bot_name=request.bot_name,
-        meeting_link=request.meeting_link,
+        request_id=job.key,
+        bot_name=bot_name,
+        meeting_link=link,
         platform=platform,
-        final_status=state.value,
-        outcome=outcome_name,
+        final_status=left.state.value,
+        outcome=outcome.value,
         reason=reason,
-        created_at=created_at,
-        left_at=left_at,
+        created_at=job.created_at,
+        left_at=left.left_at,
         join_at=request.join_at,
         audio=manifests.audio,
         video=manifests.video,
-        media=media,
+        media=archived.media,
         participants=participants,
         custom_attributes=request.custom_attributes,
-        run_id=run_id,
+        run_id=job.run_id,
     )
-    catalog.write_bot(
-        catalog_root,
-        bot=record,
-        media=media,
-        participants=participants,
-        storage_options=storage_options,
+    _write(job, record, archived.media, participants)
+    return _result(record, missing=len(archived.missing))
+
+
+def catalogue_in_progress(job: CaptureJob, bot_id: str, expected_end: dt.datetime) -> None:
+    """Record that the bot exists, before any wait: a crash from here on loses no bot."""
+    request = job.request
+    record = catalog.bot_record(
+        bot_id=bot_id,
+        request_id=job.key,
+        bot_name=request.bot_name,
+        meeting_link=request.meeting_link,
+        platform=platform_from_link(request.meeting_link),
+        outcome=Outcome.IN_PROGRESS.value,
+        created_at=job.created_at,
+        join_at=request.join_at,
+        expected_end_at=expected_end,
+        custom_attributes=request.custom_attributes,
+        run_id=job.run_id,
     )
-    return record
+    _write(job, record, [], [])
 
 
-def record_failure(
-    *,
-    catalog_root: str,
-    storage_options: Mapping[str, object],
-    request: MeetingRequest,
-    key: str,
-    bot_id: str,
-    reason: str,
-    created_at: dt.datetime | None,
-) -> bool:
-    """Catalogue a bot whose capture failed, unless it already has rows.
+def catalogue_failure(job: CaptureJob, bot_id: str, reason: str) -> bool:
+    """Catalogue a bot whose capture failed, unless it already has a better row.
 
-    An earlier successful run's rows are better than a failure row with no media, so they
-    are kept; a re-run that succeeds replaces the failure row. Returns whether it wrote.
+    An earlier finished capture's rows beat a failure row with no media, so they are kept;
+    an `in_progress` (or earlier `failed`) row is replaced. Returns whether it wrote.
     """
     known = catalog.read_table(
         "bots",
-        catalog_root,
+        job.catalog_root,
         filters=[("bot_id", "==", bot_id)],
-        columns=["bot_id"],
-        storage_options=storage_options,
+        columns=["outcome", "meeting_date", "expected_end_at"],
+        storage_options=job.settings.storage_options(),
     )
-    if len(known):
+    if any(o not in (Outcome.IN_PROGRESS, Outcome.FAILED) for o in known["outcome"]):
         return False
-    write_catalog(
-        catalog_root=catalog_root,
-        storage_options=storage_options,
-        request=request,
-        key=key,
+    request = job.request
+    record = catalog.bot_record(
         bot_id=bot_id,
+        request_id=job.key,
+        bot_name=request.bot_name,
+        meeting_link=request.meeting_link,
         platform=platform_from_link(request.meeting_link),
-        state=BotState.UNKNOWN,
-        manifests=Manifests(),
-        media=[],
-        created_at=created_at,
-        left_at=None,
-        outcome=("failed", reason),
+        final_status=BotState.UNKNOWN.value,
+        outcome=Outcome.FAILED.value,
+        reason=reason,
+        created_at=job.created_at,
+        join_at=request.join_at,
+        custom_attributes=request.custom_attributes,
+        run_id=job.run_id,
     )
+    _write(job, record, [], [])
     return True
+
+
+def _write(
+    job: CaptureJob,
+    record: catalog.BotRecord,
+    media: Sequence[ArchivedMedia],
+    participants: Sequence[join.ParticipantRow],
+) -> None:
+    catalog.write_bot(
+        job.catalog_root,
+        bot=record,
+        media=media,
+        participants=participants,
+        storage_options=job.settings.storage_options(),
+    )
+
+
+def _result(record: catalog.BotRecord, *, missing: int = 0) -> CaptureResult:
+    return CaptureResult(
+        meeting=record.meeting_link_redacted or "",
+        bot_id=record.bot_id,
+        outcome=Outcome(record.outcome or Outcome.FAILED),
+        reason=record.reason or "",
+        platform=record.platform,
+        final_status=record.final_status,
+        audio_participants=record.audio_participants,
+        webcam_streams=record.webcam_streams,
+        screenshare_streams=record.screenshare_streams,
+        media_files=record.media_files,
+        media_bytes=record.media_bytes,
+        missing_files=missing,
+    )

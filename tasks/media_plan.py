@@ -69,11 +69,15 @@ class ArchiveBatchError(ArchiveError):
         self, archived: list[ArchivedMedia], failures: list[tuple[MediaFile, Exception]]
     ) -> None:
         self.archived, self.failures = archived, failures
-        named = "; ".join(f"{describe(item)}: {_safe_reason(exc)}" for item, exc in failures)
+        named = "; ".join(self.missing())
         super().__init__(
             f"{len(failures)} of {len(archived) + len(failures)} media files could not be "
             f"archived ({named}). The others were archived; re-run the flow to retry."
         )
+
+    def missing(self) -> list[str]:
+        """One line per file that could not be archived: which file, and why (no URL)."""
+        return [f"{describe(item)}: {_safe_reason(exc)}" for item, exc in self.failures]
 
 
 def _safe_reason(exc: Exception) -> str:

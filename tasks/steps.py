@@ -1,8 +1,9 @@
 """Prefect tasks: thin wrappers over `tasks.capture`, one per meeting step.
 
-Each task builds what it needs from settings, calls one plain function and returns
-serializable data without presigned URLs. One task per step, never one per poll: a task
-run costs milliseconds, so polling loops live inside the wait task.
+Each task takes the run's `CaptureJob`, calls one plain function with the process's
+shared HTTP clients (`tasks.http`) and returns typed data without presigned URLs. One task
+per step, never one per poll: a task run costs milliseconds, so polling loops live inside
+the wait task. No task caches: results are not persisted, so hashing inputs is pure cost.
 
 Progress: each step logs what a person waiting wants to know (the bot id as soon as it
 exists, status changes with elapsed time and deadline, files archived of total, the
@@ -18,21 +19,24 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import cast
 
-import httpx
 from prefect import get_run_logger, task
 from prefect.blocks.system import Secret
+from prefect.cache_policies import NO_CACHE
 from pydantic import SecretStr
 
-from tasks import capture, catalog
+from tasks import capture
+from tasks.capture import Archived
 from tasks.client import MeetStreamClient
-from tasks.models import ArchivedMedia, BotState, BotStatus
-from tasks.request import MeetingRequest
+from tasks.errors import redact
+from tasks.http import shared_http
+from tasks.job import BotLeft, CaptureJob, CaptureResult
+from tasks.models import BotState, BotStatus
+from tasks.request import MeetingRequest, leave_deadline_seconds
 from tasks.settings import Settings
 
 SECRET_BLOCK = "meetstream-api-key"  # noqa: S105 - a block name, not a secret
@@ -87,31 +91,43 @@ def _duration(seconds: float) -> str:
 
 @asynccontextmanager
 async def meetstream(settings: Settings) -> AsyncIterator[MeetStreamClient]:
+    """A client of the API over this process's shared connection pool."""
     settings.require_api_key()
-    async with MeetStreamClient(settings=settings) as client:
-        yield client
+    async with shared_http(settings) as http:
+        yield MeetStreamClient(settings=settings, http=http.api)
 
 
-@task(name="create-bot")
-async def create_bot(request: MeetingRequest, key: str) -> dict[str, Any]:
-    async with meetstream(await load_settings()) as client:
-        created = await capture.create_bot(client, request, key)
+@task(name="create-bot", cache_policy=NO_CACHE)
+async def create_bot(job: CaptureJob) -> str:
+    """Create (or replay) the bot, then record it as `in_progress` before any wait."""
+    async with meetstream(job.settings) as client:
+        created = await capture.create_bot(client, job.request, job.key)
     bot_id = str(created["bot_id"])
     progress(
         "Bot %s %s for %s (%s); if this run stops, resume with: meetstream-catalog collect %s",
         bot_id,
         "reused" if created["replayed"] else "created",
-        request.meeting_link,
-        request.run_name(),
+        job.request.meeting_link,
+        job.request.run_name(),
         bot_id,
         bot_id=bot_id,
     )
-    return created
+    deadline = dt.timedelta(seconds=leave_deadline_seconds(job.request))
+    expected_end = dt.datetime.now(dt.UTC) + deadline
+    try:
+        await asyncio.to_thread(capture.catalogue_in_progress, job, bot_id, expected_end)
+    except Exception as exc:  # noqa: BLE001 - the bot exists: losing its id is worse
+        get_run_logger().warning(
+            "Bot %s: could not record it as in progress (%s); the capture goes on",
+            bot_id,
+            redact(str(exc)),
+        )
+    return bot_id
 
 
-@task(name="wait-until-left")
-async def wait_until_left(bot_id: str, deadline_seconds: float) -> dict[str, Any]:
-    settings = await load_settings()
+@task(name="wait-until-left", cache_policy=NO_CACHE)
+async def wait_until_left(job: CaptureJob, bot_id: str) -> BotLeft:
+    deadline_seconds = leave_deadline_seconds(job.request)
     started = time.monotonic()
 
     def changed(status: BotStatus) -> None:
@@ -125,6 +141,7 @@ async def wait_until_left(bot_id: str, deadline_seconds: float) -> dict[str, Any
             bot_id=bot_id,
         )
 
+    settings = job.settings
     async with meetstream(settings) as client:
         status = await client.wait_until_left(
             bot_id,
@@ -136,48 +153,32 @@ async def wait_until_left(bot_id: str, deadline_seconds: float) -> dict[str, Any
         detail = await client.get_detail(bot_id)
     state = detail.exit_state() if status.state is BotState.DONE else status.state
     progress("Bot %s left the meeting: %s", bot_id, state.value, bot_id=bot_id)
-    return {
-        "state": state.value,
-        "platform": detail.platform,
-        "meeting_link": detail.meeting_link,
-        "bot_name": detail.bot_name,
-        "left_at": dt.datetime.now(dt.UTC),
-    }
+    return BotLeft(
+        state=state,
+        platform=detail.platform,
+        meeting_link=detail.meeting_link,
+        bot_name=detail.bot_name,
+        left_at=dt.datetime.now(dt.UTC),
+    )
 
 
-@task(name="archive-media")
-async def archive_media(
-    bot_id: str, state: str, media_root: str, catalog_root: str, deadline_seconds: float
-) -> tuple[capture.Manifests, list[ArchivedMedia]]:
-    """Collect both manifests and copy every file; returns the manifests without URLs."""
-    settings = await load_settings()
-    options = settings.storage_options()
-    # Media goes to presigned URLs: a plain client, never the API client with its Token.
-    media_http = httpx.AsyncClient(timeout=settings.http_timeout_seconds)
-    async with meetstream(settings) as client, media_http as http:
-        manifests = await capture.fetch_manifests(
+@task(name="archive-media", cache_policy=NO_CACHE)
+async def archive_media(job: CaptureJob, bot_id: str, state: BotState) -> Archived:
+    """Collect both manifests and copy every file; returns them without URLs."""
+    async with meetstream(job.settings) as client, shared_http(job.settings) as http:
+        archived = await capture.collect(
             client,
+            http.media,  # presigned URLs: never the API client with its Token header
             bot_id,
-            state=BotState.parse(state),
-            deadline_seconds=deadline_seconds,
-            poll_interval=settings.poll_interval_seconds,
-            poll_max_interval=settings.poll_max_interval_seconds,
-        )
-        expected = await asyncio.to_thread(
-            catalog.existing_media_checksums, catalog_root, bot_id, storage_options=options
-        )
-        media = await capture.archive_media(
-            client,
-            http,
-            bot_id,
-            manifests,
-            media_root=media_root,
-            storage_options=options,
-            expected=expected,
-            concurrency=settings.archive_concurrency,
+            state,
+            media_root=job.media_root,
+            catalog_root=job.catalog_root,
+            settings=job.settings,
             on_progress=_ArchiveProgress(bot_id),
         )
-    return manifests.without_urls(), media
+    for line in archived.missing:
+        get_run_logger().warning("Bot %s: not archived: %s", bot_id, line)
+    return archived
 
 
 class _ArchiveProgress:
@@ -204,72 +205,25 @@ class _ArchiveProgress:
         )
 
 
-@task(name="write-catalog")
+@task(name="write-catalog", cache_policy=NO_CACHE)
 async def write_catalog(
-    catalog_root: str,
-    request: MeetingRequest,
-    key: str,
-    bot_id: str,
-    platform: str | None,
-    state: str,
-    manifests: capture.Manifests,
-    media: list[ArchivedMedia],
-    created_at: dt.datetime | None,
-    left_at: dt.datetime | None,
-    run_id: str | None = None,
-) -> dict[str, Any]:
-    settings = await load_settings()
+    job: CaptureJob, bot_id: str, left: BotLeft, archived: Archived
+) -> CaptureResult:
     # Off the event loop, which holds every other waiting meeting of this process. Writers
     # need no lock: each commit to the catalog is atomic and retried on conflict.
-    record = await asyncio.to_thread(
-        functools.partial(
-            capture.write_catalog,
-            catalog_root=catalog_root,
-            storage_options=settings.storage_options(),
-            request=request,
-            key=key,
-            bot_id=bot_id,
-            platform=platform,
-            state=BotState.parse(state),
-            manifests=manifests,
-            media=media,
-            created_at=created_at,
-            left_at=left_at,
-            run_id=run_id,
-        )
-    )
+    result = await asyncio.to_thread(capture.catalogue, job, bot_id, left, archived)
     progress(
         "Bot %s catalogued: %s, %s files, %s participants with audio%s",
         bot_id,
-        record.outcome,
-        record.media_files,
-        record.audio_participants,
-        f" ({record.reason})" if record.reason else "",
+        result.outcome.value,
+        result.media_files,
+        result.audio_participants,
+        f" ({result.reason})" if result.reason else "",
         bot_id=bot_id,
     )
-    result: dict[str, Any] = record.model_dump(mode="json")
     return result
 
 
-@task(name="record-failure")
-async def record_failure(
-    catalog_root: str,
-    request: MeetingRequest,
-    key: str,
-    bot_id: str,
-    reason: str,
-    created_at: dt.datetime | None,
-) -> bool:
-    settings = await load_settings()
-    return await asyncio.to_thread(
-        functools.partial(
-            capture.record_failure,
-            catalog_root=catalog_root,
-            storage_options=settings.storage_options(),
-            request=request,
-            key=key,
-            bot_id=bot_id,
-            reason=reason,
-            created_at=created_at,
-        )
-    )
+@task(name="record-failure", cache_policy=NO_CACHE)
+async def record_failure(job: CaptureJob, bot_id: str, reason: str) -> bool:
+    return await asyncio.to_thread(capture.catalogue_failure, job, bot_id, reason)

@@ -14,10 +14,14 @@ Traps guarded against:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import re
+import socket
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -103,8 +107,10 @@ class LocalWriter:
         self._final = Path(final_path)
         self._final.parent.mkdir(parents=True, exist_ok=True)
         # Same directory, so os.replace is a rename within one filesystem, never a copy.
+        # The owner (host and PID) in the name lets a later run tell a crashed copy's file
+        # from one still being written.
         fd, tmp = tempfile.mkstemp(
-            prefix=f".{self._final.name}.", suffix=".part", dir=self._final.parent
+            prefix=f".{self._final.name}.{_OWNER}.", suffix=".part", dir=self._final.parent
         )
         self._tmp = Path(tmp)
         self._file: BinaryIO = os.fdopen(fd, "wb")
@@ -187,3 +193,48 @@ def open_writer(root: StorageRoot, key: str) -> AtomicWriter:
     if root.is_local:
         return LocalWriter(root.full_path(key))
     return FsspecWriter(root, key)
+
+
+STALE_AFTER_SECONDS = 600.0  # a .part file untouched this long has no writer any more
+_HOST = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())[:40] or "host"
+_OWNER = f"{_HOST}-{os.getpid()}"
+_PART = re.compile(r"\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)\.[^.]*\.part$")
+
+
+def sweep_partial_files(
+    root: StorageRoot, prefix: str, *, older_than_seconds: float = STALE_AFTER_SECONDS
+) -> list[str]:
+    """Delete the local `.part` files under `prefix` left by crashed copies; return them.
+
+    A file goes when its writer is dead (its owner is a process of this host that no
+    longer runs) or when nobody touched it for `older_than_seconds` (a writer on another
+    host, or an unnamed file): a copy in progress writes its file continuously. Object
+    stores keep no partial objects (an interrupted multipart upload never appears as a
+    key), so they are skipped.
+    """
+    if not root.is_local:
+        return []
+    base = Path(root.full_path(prefix))
+    if not base.is_dir():
+        return []
+    cutoff = time.time() - older_than_seconds
+    removed = []
+    for path in base.rglob(".*.part"):
+        with contextlib.suppress(FileNotFoundError):
+            if _orphaned(path.name) or path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(str(path))
+    return removed
+
+
+def _orphaned(name: str) -> bool:
+    owner = _PART.search(name)
+    if owner is None or owner["host"] != _HOST or int(owner["pid"]) == os.getpid():
+        return False
+    try:
+        os.kill(int(owner["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False

@@ -1,0 +1,187 @@
+"""A capture survives outages, crashes and failed files (the simulator over a real socket).
+
+- a 10-minute outage (meeting clock; 10 s at 60x) of `status` during the wait, or of
+  `get_recording_streams` while collecting, is ridden out by the one retry policy;
+- one file that fails for good leaves a `partial` bot with the others catalogued, and a
+  later collect completes it;
+- SIGKILL of `meetstream-catalog capture` while waiting or while archiving, followed by
+  the plain re-run of the same command: one bot, exact rows, no temporary files left.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from flows.capture import capture_meeting, collect_bot
+from simulator.scenario import load_scenario
+from simulator.server import serve_in_thread
+from simulator.state import DEMO_API_KEY, SimulatorConfig
+from tasks import catalog
+from tasks.job import Outcome
+from tasks.request import MeetingRequest
+
+CLI = str(Path(sys.executable).parent / "meetstream-catalog")
+SHORT = "https://zoom.us/j/5550004444"  # 2 meeting-minutes: 2 s at 60x
+LONG = "https://zoom.us/j/5550005555"  # 10 meeting-minutes: 10 s at 60x
+
+
+@pytest.fixture(scope="module")
+def simulator_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    people = [
+        {"name": "Ana Souza", "speech": [[0, 40]], "camera": [[0, 100]]},
+        {"name": "Ben Carter", "speech": [[40, 90]], "camera": [[10, 60], [70, 110]]},
+        {"name": "Chen Wei", "speech": [[90, 120]]},
+    ]
+    short = {"duration": 120, "join_delay": 2, "participants": people,
+             "processing": {"audio_delay": 5, "video_delay": 10}}  # fmt: skip
+    scenario = {"meetings": {SHORT: short, LONG: {**short, "duration": 600}}}
+    path = tmp_path_factory.mktemp("reliability") / "scenario.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    with serve_in_thread(SimulatorConfig(scenario=load_scenario(path), speed=60)) as url:
+        yield url
+
+
+@pytest.fixture
+def api(simulator_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("MEETSTREAM_API_URL", simulator_url)
+    monkeypatch.setenv("MEETSTREAM_API_KEY", DEMO_API_KEY)
+    monkeypatch.setenv("MEETSTREAM_MEDIA_ROOT", str(tmp_path / "media"))
+    monkeypatch.setenv("MEETSTREAM_CATALOG_ROOT", str(tmp_path / "catalog"))
+    monkeypatch.setenv("MEETSTREAM_POLL_INTERVAL_SECONDS", "0.2")
+    monkeypatch.setenv("MEETSTREAM_POLL_MAX_INTERVAL_SECONDS", "1")
+    yield simulator_url
+    httpx.delete(_admin(simulator_url, "faults"))
+
+
+def _admin(api_url: str, path: str) -> str:
+    return api_url.removesuffix("/api/v1") + f"/_simulator/{path}"
+
+
+def _fault(api_url: str, **rule: Any) -> None:
+    httpx.post(_admin(api_url, "faults"), json=rule).raise_for_status()
+
+
+def _bots_for(api_url: str, link: str) -> list[dict[str, Any]]:
+    bots: list[dict[str, Any]] = httpx.get(_admin(api_url, "bots")).json()["bots"]
+    return [b for b in bots if b["meeting_url"] == link]
+
+
+def _table(tmp_path: Path, name: str) -> Any:
+    return catalog.read_table(name, str(tmp_path / "catalog"))
+
+
+def _leftovers(tmp_path: Path) -> list[Path]:
+    return [p for p in (tmp_path / "media").rglob("*") if p.name.endswith((".part", ".tmp"))]
+
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+@pytest.mark.parametrize("endpoint", ["status", "get_recording_streams"])
+async def test_a_ten_minute_outage_is_ridden_out(api: str, tmp_path: Path, endpoint: str) -> None:
+    # 600 meeting-clock seconds from the first failed call: 10 s of 503s at 60x.
+    _fault(api, endpoint=endpoint, status=503, count=None, for_seconds=600)
+    request = MeetingRequest(meeting_link=SHORT, request_id=f"outage-{endpoint}")
+
+    result = await capture_meeting(request)
+
+    assert result.outcome is Outcome.CAPTURED
+    assert httpx.get(_admin(api, "faults")).json()["faults"] == []  # the outage happened, ended
+    assert _table(tmp_path, "bots")["outcome"].tolist() == ["captured"]
+
+
+async def test_one_file_failing_for_good_leaves_a_partial_bot_that_collect_completes(
+    api: str, tmp_path: Path
+) -> None:
+    _fault(api, endpoint="media", status=404, count=1)  # one file is gone at first
+    first = await capture_meeting(MeetingRequest(meeting_link=SHORT, request_id="partial"))
+
+    assert first.outcome is Outcome.PARTIAL
+    assert first.missing_files == 1
+    assert first.bot_id is not None
+    bots = _table(tmp_path, "bots")
+    assert bots["outcome"].tolist() == ["partial"]
+    assert "1 of" in bots["reason"].iloc[0]
+    assert "Collect the bot again" in bots["reason"].iloc[0]
+    partial_media = _table(tmp_path, "media")
+    assert len(partial_media) == first.media_files
+
+    second = await collect_bot(first.bot_id)
+
+    assert second.outcome is Outcome.CAPTURED
+    media = _table(tmp_path, "media")
+    assert len(media) == len(partial_media) + 1
+    assert media["key"].is_unique
+    assert _table(tmp_path, "bots")["outcome"].tolist() == ["captured"]
+
+
+def _cli_env(api_url: str, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEETSTREAM_", "AWS_"))}
+    env.pop("PREFECT_API_URL", None)
+    env.update(
+        MEETSTREAM_API_URL=api_url,
+        MEETSTREAM_API_KEY=DEMO_API_KEY,
+        MEETSTREAM_MEDIA_ROOT=str(tmp_path / "media"),
+        MEETSTREAM_CATALOG_ROOT=str(tmp_path / "catalog"),
+        MEETSTREAM_POLL_INTERVAL_SECONDS="0.2",
+        MEETSTREAM_POLL_MAX_INTERVAL_SECONDS="1",
+    )
+    return env
+
+
+def _until(check: Any, what: str, within: float = 90) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("moment", ["while waiting", "while archiving"])
+def test_a_killed_capture_rerun_resumes_its_bot_with_exact_rows(
+    simulator_url: str, tmp_path: Path, moment: str
+) -> None:
+    env = _cli_env(simulator_url, tmp_path)
+    link = LONG if moment == "while waiting" else SHORT
+    if moment == "while archiving":  # slow downloads, so the kill lands mid-copy
+        _fault(simulator_url, endpoint="media", delay=1.5, count=None)
+    before = len(_bots_for(simulator_url, link))
+    killed = subprocess.Popen(
+        [CLI, "capture", link], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        if moment == "while waiting":
+            _until(lambda: len(_bots_for(simulator_url, link)) > before, "the bot")
+            _until(lambda: (tmp_path / "catalog" / "bots").exists(), "the in-progress row")
+        else:
+            _until(lambda: list((tmp_path / "media").rglob("*.part")), "a copy in progress")
+    finally:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=30)
+        httpx.delete(_admin(simulator_url, "faults"))
+
+    rerun = subprocess.run(
+        [CLI, "capture", link], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resuming it instead of sending a second bot" in rerun.stderr
+    assert len(_bots_for(simulator_url, link)) == before + 1  # one bot, not two
+    bots = _table(tmp_path, "bots")
+    assert bots["outcome"].tolist() == ["captured"]
+    media = _table(tmp_path, "media")
+    assert media["key"].is_unique
+    assert len(media) == bots["media_files"].iloc[0]
+    stored = [p for p in (tmp_path / "media").rglob("*") if p.is_file()]
+    assert len(stored) == len(media)
+    assert _leftovers(tmp_path) == []
