@@ -22,8 +22,8 @@ import httpx
 from s3fs import S3FileSystem
 
 from tasks.archive import archive_file
-from tasks.media_plan import storage_key
-from tasks.models import MediaFile
+from tasks.archive.plan import storage_key
+from tasks.meetstream.models import MediaFile
 
 SIZE = 64 * 2**20
 CHUNK = 1 << 20

@@ -26,10 +26,10 @@ import duckdb
 import pyarrow.parquet as pq
 
 from tasks.catalog import dataset, write_bot
-from tasks.catalog_maintenance import maintain
-from tasks.catalog_schema import BotRecord
-from tasks.join import ParticipantRow
-from tasks.models import ArchivedMedia
+from tasks.catalog.join import ParticipantRow
+from tasks.catalog.maintenance import maintain
+from tasks.catalog.schema import BotRecord
+from tasks.meetstream.models import ArchivedMedia
 
 DAY = dt.date(2025, 3, 14)
 COMPACT_EVERY = 50  # meetings between maintenance runs (the schedule simulated)

@@ -19,8 +19,8 @@ from prefect.deployments import arun_deployment
 from prefect.runtime import flow_run
 
 from flows.capture import capture_meetings
-from tasks import meeting_list, steps
-from tasks.request import MeetingRequest, as_utc, idempotency_key
+from tasks import steps
+from tasks.request import MeetingRequest, as_utc, idempotency_key, meeting_list
 
 SINGLE_MEETING_DEPLOYMENT = "capture-meeting/capture-meeting"
 

@@ -1,7 +1,7 @@
 """Capture flows: one meeting, many meetings in one process, an existing bot, pending bots.
 
 Wiring only: each step is a task from `tasks.steps`. Every flow resolves its settings and
-storage roots once, checks them before any bot is created (`tasks.preflight`), opens the
+storage roots once, checks them before any bot is created (`tasks.request.preflight`), opens the
 process's shared HTTP clients, and runs `_capture` per meeting, which turns any failure of
 one meeting into a catalogued outcome, so one meeting's failure never stops the others.
 Flows are async because hundreds of meetings waiting on their bots must be cheap in one
@@ -18,12 +18,13 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.runtime import flow_run
 
-from tasks import pending, report, steps
-from tasks.errors import redact
-from tasks.http import shared_http
+from tasks import steps
+from tasks.catalog import pending, report
 from tasks.job import CaptureJob, CaptureResult, Outcome
-from tasks.preflight import PreflightError, preflight
+from tasks.meetstream.errors import redact
+from tasks.meetstream.http import shared_http
 from tasks.request import MeetingRequest, idempotency_key
+from tasks.request.preflight import PreflightError, preflight
 from tasks.settings import Settings, resolve_root
 
 

@@ -30,11 +30,14 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, Field
 
-from tasks import archive, catalog, join
-from tasks.client import MeetStreamClient
-from tasks.errors import NotFoundError, NotReadyError, UnexpectedResponseError
+from tasks import archive, catalog
+from tasks.archive import plan
+from tasks.archive.storage import open_root, sweep_partial_files
+from tasks.catalog import join
 from tasks.job import BotLeft, CaptureJob, CaptureResult, Outcome
-from tasks.models import (
+from tasks.meetstream.client import MeetStreamClient
+from tasks.meetstream.errors import NotFoundError, NotReadyError, UnexpectedResponseError
+from tasks.meetstream.models import (
     ArchivedMedia,
     AudioManifest,
     BotState,
@@ -46,7 +49,6 @@ from tasks.models import (
 )
 from tasks.request import MeetingRequest, platform_from_link
 from tasks.settings import Settings
-from tasks.storage import open_root, sweep_partial_files
 
 logger = logging.getLogger(__name__)
 
@@ -167,9 +169,7 @@ async def archive_media(
     `on_progress(files_done, files_total, bytes_done)` is called as each file is stored.
     """
     current = manifests
-    items = archive.plan_media(
-        bot_id, current.audio, current.video, current.mixed, current.composite
-    )
+    items = plan.plan_media(bot_id, current.audio, current.video, current.mixed, current.composite)
     if items:  # a crashed earlier copy of this bot may have left temporary files
         root = await asyncio.to_thread(open_root, media_root, storage_options)
         bot_prefix = items[0].key.split("/", 1)[0]
@@ -180,7 +180,7 @@ async def archive_media(
         nonlocal current
         if refresh:
             current = await _refetch(client, bot_id, item, current)
-        return archive.segment_url(
+        return plan.segment_url(
             item, current.audio, current.video, current.mixed, current.composite
         )
 
@@ -241,7 +241,7 @@ async def collect(
             concurrency=settings.archive_concurrency,
             on_progress=on_progress,
         )
-    except archive.ArchiveBatchError as exc:
+    except plan.ArchiveBatchError as exc:
         return Archived(manifests.without_urls(), exc.archived, exc.missing())
     return Archived(manifests.without_urls(), media)
 

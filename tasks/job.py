@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from tasks.models import BotState
+from tasks.meetstream.models import BotState
 from tasks.request import MeetingRequest
 from tasks.settings import Settings
 

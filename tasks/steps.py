@@ -1,17 +1,18 @@
 """Prefect tasks: thin wrappers over `tasks.capture`, one per meeting step.
 
 Each task takes the run's `CaptureJob`, calls one plain function with the process's
-shared HTTP clients (`tasks.http`) and returns typed data without presigned URLs. One task
-per step, never one per poll: a task run costs milliseconds, so polling loops live inside
-the wait task. No task caches: results are not persisted, so hashing inputs is pure cost.
+shared HTTP clients (`tasks.meetstream.http`) and returns typed data without presigned
+URLs. One task per step, never one per poll: a task run costs milliseconds, so polling
+loops live inside the wait task. No task caches: results are not persisted, so hashing
+inputs is pure cost.
 
 Progress: each step logs what a person waiting wants to know (the bot id as soon as it
 exists, status changes with elapsed time and deadline, files archived of total, the
 outcome) to the run log, so the UI shows it; these records carry `progress=True` in their
-`extra`, which is how the terminal picks them out (see `flows.console`).
+`extra`, which is how the terminal picks them out (see `cli.console`).
 
 Retries: none here. Transient failures are retried in one place, the client's time-budgeted
-policy (`tasks.transport.RetryPolicy`, also used by the media download); a Prefect task
+policy (`tasks.meetstream.transport.RetryPolicy`, also used by the media download); a Prefect task
 retry on top would repeat each call up to budget x retries and restart a wait's deadline.
 """
 
@@ -31,11 +32,11 @@ from pydantic import SecretStr
 
 from tasks import capture
 from tasks.capture import Archived
-from tasks.client import MeetStreamClient
-from tasks.errors import redact
-from tasks.http import shared_http
 from tasks.job import BotLeft, CaptureJob, CaptureResult
-from tasks.models import BotState, BotStatus
+from tasks.meetstream.client import MeetStreamClient
+from tasks.meetstream.errors import redact
+from tasks.meetstream.http import shared_http
+from tasks.meetstream.models import BotState, BotStatus
 from tasks.request import MeetingRequest, leave_deadline_seconds
 from tasks.settings import Settings
 

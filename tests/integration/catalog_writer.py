@@ -24,9 +24,9 @@ def media_count(bot_id: str) -> int:
 
 def write(root: str, bot_id: str, tag: str, options: dict[str, object] | None) -> None:
     from tasks.catalog import write_bot
-    from tasks.catalog_schema import BotRecord
-    from tasks.join import ParticipantRow
-    from tasks.models import ArchivedMedia
+    from tasks.catalog.join import ParticipantRow
+    from tasks.catalog.schema import BotRecord
+    from tasks.meetstream.models import ArchivedMedia
 
     n = media_count(bot_id)
     media = [

@@ -22,11 +22,11 @@ from moto.server import ThreadedMotoServer
 from s3fs import S3FileSystem
 
 import tasks.archive
-from tasks.archive import ArchiveBatchError, ArchiveError, archive_all, archive_file
-from tasks.media_plan import storage_key
-from tasks.models import ArchivedMedia, MediaFile
-from tasks.storage import open_root
-from tasks.transport import RetryPolicy
+from tasks.archive import archive_all, archive_file
+from tasks.archive.plan import ArchiveBatchError, ArchiveError, MediaGoneError, storage_key
+from tasks.archive.storage import open_root
+from tasks.meetstream.models import ArchivedMedia, MediaFile
+from tasks.meetstream.transport import RetryPolicy
 
 BOT = "6667fd0c-0165-471a-a880-06a1180be377"
 BUCKET = "media-archive"
@@ -290,7 +290,7 @@ async def test_a_body_shorter_than_its_content_length_publishes_nothing(media, h
 
 
 async def test_a_gone_file_is_a_permanent_error(media, http, root) -> None:
-    with pytest.raises(tasks.archive.MediaGoneError, match="404"):
+    with pytest.raises(MediaGoneError, match="404"):
         await _archive(_item(), Urls(media, "missing"), http, root)
     assert len(media.hits) == 1
     assert _leftovers(*root) == []
@@ -312,7 +312,7 @@ async def test_a_media_outage_longer_than_the_tolerance_fails_saying_for_how_lon
     monkeypatch.setattr(tasks.archive, "MEDIA_RETRY", tolerance)
     media.files["a"] = _payload(10_000)
     media.faults["t0"] = "fail1000"
-    with pytest.raises(tasks.archive.ArchiveError, match=r"kept failing for \d+s \(\d+ tries"):
+    with pytest.raises(ArchiveError, match=r"kept failing for \d+s \(\d+ tries"):
         await _archive(_item(), Urls(media, "a"), http, root)
     assert len(media.hits) > 2
     assert _leftovers(*root) == []

@@ -17,8 +17,8 @@ import httpx
 import pandas as pd
 import pytest
 
+from cli.demo import DEMO_SCENARIO
 from flows.capture import CaptureFailedError, capture_meeting, capture_meetings, collect_bot
-from flows.demo import DEMO_SCENARIO
 from simulator.scenario import load_scenario
 from simulator.server import serve_in_thread
 from simulator.state import DEMO_API_KEY, SimulatorConfig

@@ -27,8 +27,8 @@ from catalog_writer import media_count
 from serial_moto import serial_moto
 
 from tasks.catalog import read_table
-from tasks.catalog_maintenance import maintain
-from tasks.catalog_schema import TABLES
+from tasks.catalog.maintenance import maintain
+from tasks.catalog.schema import TABLES
 
 WRITER = str(Path(__file__).with_name("catalog_writer.py"))
 

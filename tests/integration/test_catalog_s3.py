@@ -13,10 +13,10 @@ import s3fs
 from serial_moto import serial_moto
 
 from tasks.catalog import dataset, existing_media_checksums, open_table, read_table, write_bot
-from tasks.catalog_maintenance import maintain
-from tasks.catalog_schema import TABLES, BotRecord
-from tasks.join import ParticipantRow
-from tasks.models import ArchivedMedia
+from tasks.catalog.join import ParticipantRow
+from tasks.catalog.maintenance import maintain
+from tasks.catalog.schema import TABLES, BotRecord
+from tasks.meetstream.models import ArchivedMedia
 
 DAY = dt.date(2025, 3, 14)
 OTHER_DAY = dt.date(2025, 3, 15)

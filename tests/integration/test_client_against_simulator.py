@@ -14,9 +14,9 @@ import pytest
 from simulator.app import create_app
 from simulator.server import serve_in_thread
 from simulator.state import DEMO_API_KEY, SimulatorConfig
-from tasks.client import MeetStreamClient
-from tasks.errors import NotReadyError, PermissionDeniedError
-from tasks.models import BotState
+from tasks.meetstream.client import MeetStreamClient
+from tasks.meetstream.errors import NotReadyError, PermissionDeniedError
+from tasks.meetstream.models import BotState
 
 LINK = "https://zoom.us/j/4242424242"
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from flows.cli import main
-from tasks.query import run_query
+from cli.main import main
+from tasks.catalog.query import run_query
 
 DOC = Path(__file__).parents[2] / "docs" / "catalog.md"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from deltalake import DeltaTable
 
 from tasks import catalog
-from tasks.catalog_schema import BotRecord
-from tasks.models import ArchivedMedia
+from tasks.catalog.schema import BotRecord
+from tasks.meetstream.models import ArchivedMedia
 
 
 def write(root: str, bot_id: str, files: int) -> None:

@@ -11,11 +11,10 @@ import pytest
 import s3fs
 from serial_moto import serial_moto
 
-from flows.cli import main
-from tasks import query
-from tasks.catalog import read_table, write_bot
-from tasks.catalog_schema import BotRecord
-from tasks.join import ParticipantRow
+from cli.main import main
+from tasks.catalog import query, read_table, write_bot
+from tasks.catalog.join import ParticipantRow
+from tasks.catalog.schema import BotRecord
 
 DAYS = (dt.date(2025, 3, 14), dt.date(2025, 3, 15))
 

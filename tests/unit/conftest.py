@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
-from tasks.client import MeetStreamClient
+from tasks.meetstream.client import MeetStreamClient
 from tasks.settings import Settings
 
 API_KEY = "sk_live_unit_test_key_0123456789abcdef"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tasks.capture import fetch_manifests
-from tasks.models import BotState
+from tasks.meetstream.models import BotState
 
 PICTURE = "https://cdn.example.test/p.png?X-Amz-Signature=deadbeef"
 SEGMENT_URL = "https://bucket.s3.amazonaws.com/b1/a.wav?X-Amz-Signature=deadbeef"
@@ -84,27 +84,28 @@ async def test_a_missing_attendee_list_means_no_attendees_not_a_failure(
 
 
 def test_the_bot_itself_is_not_catalogued_as_an_attendee(tmp_path: Any) -> None:
-    from tasks.capture import Manifests, write_catalog
+    import datetime as dt
+
+    from tasks.capture import Archived, Manifests, catalogue
     from tasks.catalog import read_table
-    from tasks.models import AudioManifest, MeetingParticipant
+    from tasks.job import BotLeft, CaptureJob
+    from tasks.meetstream.models import AudioManifest, MeetingParticipant
     from tasks.request import MeetingRequest
+    from tasks.settings import Settings
 
     bot = MeetingParticipant.model_validate({"displayName": "Recorder  Bot"})
     sam = MeetingParticipant.model_validate(SAM)
-    write_catalog(
-        catalog_root=str(tmp_path),
-        storage_options={},
+    job = CaptureJob(
         request=MeetingRequest(meeting_link="https://zoom.us/j/1", bot_name="recorder bot"),
         key="k",
-        bot_id="b1",
-        platform="zoom",
-        state=BotState.STOPPED,
-        manifests=Manifests(
-            audio=AudioManifest.model_validate({"participants": []}), attendees=[bot, sam]
-        ),
-        media=[],
-        created_at=None,
-        left_at=None,
+        media_root=str(tmp_path / "media"),
+        catalog_root=str(tmp_path),
+        settings=Settings(),
     )
+    left = BotLeft(BotState.STOPPED, "zoom", None, None, dt.datetime.now(dt.UTC))
+    manifests = Manifests(
+        audio=AudioManifest.model_validate({"participants": []}), attendees=[bot, sam]
+    )
+    catalogue(job, "b1", left, Archived(manifests, []))
     people = read_table("participants", str(tmp_path))
     assert people["participant_name"].tolist() == ["Sam Taylor"]

@@ -26,7 +26,8 @@ from tasks.catalog import (
     sql_literal,
     write_bot,
 )
-from tasks.catalog_schema import (
+from tasks.catalog.join import ParticipantRow, join_participants
+from tasks.catalog.schema import (
     PARTITION,
     TABLE_SCHEMAS,
     TABLES,
@@ -34,8 +35,7 @@ from tasks.catalog_schema import (
     assert_compatible,
     redact_meeting_link,
 )
-from tasks.join import ParticipantRow, join_participants
-from tasks.models import ArchivedMedia, AudioManifest
+from tasks.meetstream.models import ArchivedMedia, AudioManifest
 
 DAY = dt.date(2025, 3, 14)
 OTHER_DAY = dt.date(2025, 3, 15)

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from tasks.client import MeetStreamClient
-from tasks.errors import (
+from tasks.meetstream.client import MeetStreamClient
+from tasks.meetstream.errors import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
@@ -25,7 +25,7 @@ from tasks.errors import (
     UnexpectedResponseError,
     WaitTimeoutError,
 )
-from tasks.models import BotState
+from tasks.meetstream.models import BotState
 from tasks.settings import MissingApiKeyError, Settings
 
 PRESIGNED = "https://bucket.s3.amazonaws.com/b1/Jane_0.webm?X-Amz-Signature=deadbeef"

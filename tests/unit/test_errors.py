@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tasks import errors
-from tasks.errors import (
+from tasks.meetstream import errors
+from tasks.meetstream.errors import (
     APIConnectionError,
     APITimeoutError,
     BadRequestError,

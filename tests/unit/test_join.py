@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.join import (
+from tasks.catalog.join import (
     ParticipantRow,
     join_participants,
     normalize_name,
     normalize_platform,
     summarize_bot,
 )
-from tasks.models import ArchivedMedia, AudioManifest, MeetingParticipant, VideoManifest
+from tasks.meetstream.models import ArchivedMedia, AudioManifest, MeetingParticipant, VideoManifest
 
 BOT = "bot-1"
 

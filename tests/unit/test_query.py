@@ -1,4 +1,4 @@
-"""SQL over the catalog (`tasks.query`) and the `query` / `tables` subcommands."""
+"""SQL over the catalog (`tasks.catalog.query`) and the `query` / `tables` subcommands."""
 
 from __future__ import annotations
 
@@ -13,12 +13,11 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from flows.cli import main
-from tasks import query
-from tasks.catalog import dataset, open_table, read_table, write_bot
-from tasks.catalog_schema import BotRecord
-from tasks.join import ParticipantRow
-from tasks.models import ArchivedMedia
+from cli.main import main
+from tasks.catalog import dataset, open_table, query, read_table, write_bot
+from tasks.catalog.join import ParticipantRow
+from tasks.catalog.schema import BotRecord
+from tasks.meetstream.models import ArchivedMedia
 
 DAY = dt.date(2025, 3, 14)
 OTHER_DAY = dt.date(2025, 3, 15)
@@ -218,7 +217,7 @@ def test_query_command_explains_how_to_install_duckdb(
 def test_tables_command_describes_version_files_rows_and_maintenance(
     root: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tasks.catalog_maintenance import maintain
+    from tasks.catalog.maintenance import maintain
 
     infos = {i.name: i for i in query.describe_tables(root)}
     assert (infos["media"].rows, infos["media"].files, infos["media"].partitions) == (3, 2, 2)

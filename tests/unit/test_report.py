@@ -9,7 +9,12 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tasks.report import catalog_delta_markdown, catalog_rows, escape_markdown, meeting_label
+from tasks.catalog.report import (
+    catalog_delta_markdown,
+    catalog_rows,
+    escape_markdown,
+    meeting_label,
+)
 
 ZOOM = "https://us02web.zoom.us/j/8123456789"
 
@@ -181,7 +186,7 @@ def test_meeting_labels_name_platform_and_meeting_id_only() -> None:
 
 def test_catalog_rows_reads_only_the_given_bots(tmp_path: Path) -> None:
     from tasks.catalog import write_bot
-    from tasks.catalog_schema import BotRecord
+    from tasks.catalog.schema import BotRecord
 
     root = str(tmp_path / "catalog")
     for bot_id in ("b1", "b2"):

@@ -19,10 +19,10 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from tasks import catalog_schema, query
-from tasks.catalog import dataset, read_table, write_bot
-from tasks.catalog_schema import TABLE_SCHEMAS, BotRecord, assert_compatible
-from tasks.join import ParticipantRow
+from tasks.catalog import dataset, query, read_table, write_bot
+from tasks.catalog import schema as catalog_schema
+from tasks.catalog.join import ParticipantRow
+from tasks.catalog.schema import TABLE_SCHEMAS, BotRecord, assert_compatible
 
 V1 = TABLE_SCHEMAS["participants"]
 V2 = V1.append(pa.field("language", pa.string()))

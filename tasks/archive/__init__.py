@@ -1,15 +1,15 @@
 """The media archive: stream each planned file into storage, verified and published atomically.
 
 `archive_file` copies one file from its presigned URL; `archive_all` copies many with bounded
-concurrency. Planning (`plan_media`, `segment_url`, `storage_key`) and the `ArchiveError`
-family live in `tasks.media_plan` and are re-exported here, so callers import the whole
-archive API from this module. Roots and atomic writers are `tasks.storage`.
+concurrency. Which files and keys (`plan_media`, `segment_url`, `storage_key`) and the
+`ArchiveError` family are `tasks.archive.plan`; roots and atomic writers are
+`tasks.archive.storage`.
 
 Traps guarded against:
 - presigned URLs live 10 minutes and are bearer credentials: a 403 re-fetches the URL
   through `fetch_url(True)` and resumes with `Range`; no URL ever reaches a log line or
   an exception message (transport errors are re-raised `from None`);
-- a half-copied file must never appear at its final key (see `tasks.storage`), and a
+- a half-copied file must never appear at its final key (see `tasks.archive.storage`), and a
   body shorter than announced is an error, not a smaller file;
 - memory stays bounded by `chunk_size` (plus one S3 part) whatever the file size.
 """
@@ -28,33 +28,21 @@ from typing import Any
 
 import httpx
 
-from tasks.errors import guard_http_logs, parse_retry_after
-from tasks.media_plan import (
+from tasks.archive.plan import (
     ArchiveBatchError,
     ArchiveError,
     MediaGoneError,
     describe,
-    plan_media,
-    segment_url,
-    storage_key,
 )
-from tasks.models import ArchivedMedia, MediaFile
-from tasks.storage import AtomicWriter, StorageRoot, open_root, open_writer
-from tasks.transport import RetryPolicy
+from tasks.archive.storage import AtomicWriter, StorageRoot, open_root, open_writer
+from tasks.meetstream.errors import guard_http_logs, parse_retry_after
+from tasks.meetstream.models import ArchivedMedia, MediaFile
+from tasks.meetstream.transport import RetryPolicy
 
 # Media downloads go through httpx, which logs each URL (signature included) at INFO.
 guard_http_logs()
 
-__all__ = [
-    "ArchiveBatchError",
-    "ArchiveError",
-    "MediaGoneError",
-    "archive_all",
-    "archive_file",
-    "plan_media",
-    "segment_url",
-    "storage_key",
-]
+__all__ = ["archive_all", "archive_file"]
 
 logger = logging.getLogger(__name__)
 

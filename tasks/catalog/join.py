@@ -25,7 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from tasks.models import (
+from tasks.meetstream.models import (
     ArchivedMedia,
     AudioManifest,
     MeetingParticipant,

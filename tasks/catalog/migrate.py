@@ -37,7 +37,7 @@ from fsspec import AbstractFileSystem
 from fsspec.core import url_to_fs
 
 from tasks.catalog import delta_storage_options, open_table, retry_conflicts, table_uri
-from tasks.catalog_schema import PARTITION, TABLE_SCHEMAS, TABLES
+from tasks.catalog.schema import PARTITION, TABLE_SCHEMAS, TABLES
 from tasks.settings import resolve_root
 
 __all__ = ["MIGRATION_APP_ID", "TableMigration", "format_report", "migrate"]

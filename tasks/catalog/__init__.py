@@ -38,7 +38,8 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from tasks.catalog_schema import (
+from tasks.catalog.join import ParticipantRow
+from tasks.catalog.schema import (
     PARTITION,
     SCHEMA_VERSION,
     TABLE_SCHEMAS,
@@ -49,8 +50,7 @@ from tasks.catalog_schema import (
     participants_table,
     redact_meeting_link,
 )
-from tasks.join import ParticipantRow
-from tasks.models import ArchivedMedia
+from tasks.meetstream.models import ArchivedMedia
 from tasks.settings import resolve_root
 
 __all__ = [

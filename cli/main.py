@@ -216,7 +216,7 @@ def _example_meetings(args: argparse.Namespace) -> int:
     import csv
     from pathlib import Path
 
-    from flows.demo import DEMO_SCENARIO
+    from cli.demo import DEMO_SCENARIO
     from simulator.scenario import load_scenario
 
     window = dt.timedelta(minutes=args.window_minutes)
@@ -236,7 +236,7 @@ def _example_meetings(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from flows.demo import run_demo
+    from cli.demo import run_demo
 
     return run_demo(data_dir=args.data_dir)
 
@@ -289,7 +289,7 @@ def _run_flow(
     request: MeetingRequest | None,
 ) -> int:
     """Check everything, then run the flow with live progress; one line on any failure."""
-    from tasks.preflight import PreflightError, preflight
+    from tasks.request.preflight import PreflightError, preflight
     from tasks.settings import Settings, resolve_root
 
     # Storage roots are settings: the flow reads them from the environment, as on a worker.
@@ -316,7 +316,7 @@ def _run_flow(
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     import prefect  # noqa: F401 - its logging setup must precede the progress view
 
-    from flows.console import progress_view
+    from cli.console import progress_view
 
     with progress_view(debug=args.debug) as view:
         try:
@@ -363,8 +363,8 @@ def _catalog(args: argparse.Namespace) -> tuple[str, dict[str, object]]:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from tasks import query
-    from tasks.catalog_schema import TABLES
+    from tasks.catalog import query
+    from tasks.catalog.schema import TABLES
 
     if args.format == "parquet" and not args.output:
         print("error: --format parquet needs --output FILE", file=sys.stderr)
@@ -391,7 +391,7 @@ def _query(args: argparse.Namespace) -> int:
 def _tables(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from tasks import query
+    from tasks.catalog import query
 
     root, options = _catalog(args)
     infos = query.describe_tables(root, options)
@@ -403,7 +403,7 @@ def _tables(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from tasks import catalog_migrate
+    from tasks.catalog import migrate as catalog_migrate
 
     root, options = _catalog(args)
     report = catalog_migrate.migrate(root, storage_options=options)
@@ -412,7 +412,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _maintain(args: argparse.Namespace) -> int:
-    from tasks import catalog_maintenance
+    from tasks.catalog import maintenance as catalog_maintenance
 
     root, options = _catalog(args)
     days = args.retention_days

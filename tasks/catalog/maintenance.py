@@ -28,7 +28,7 @@ from typing import Any
 from deltalake import DeltaTable
 
 from tasks.catalog import DEFAULT_RETRY, RetryPolicy, open_table, retry_conflicts
-from tasks.catalog_schema import TABLES
+from tasks.catalog.schema import TABLES
 
 __all__ = [
     "DEFAULT_TARGET_FILE_SIZE",

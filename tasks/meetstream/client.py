@@ -2,8 +2,8 @@
 
 `MeetStreamClient` is the public API: one method per endpoint, returning validated models,
 plus the waits that poll them. How a request is sent, retried and decoded is
-`tasks.transport` (the one place transient HTTP failures are retried); errors are the typed
-ones of `tasks.errors`.
+`tasks.meetstream.transport` (the one place transient HTTP failures are retried); errors
+are the typed ones of `tasks.meetstream.errors`.
 
 Traps guarded against:
 - the API key is read at first use, never at construction or import, and never reaches a
@@ -29,8 +29,8 @@ from typing import Self, TypeVar
 import httpx
 from pydantic import BaseModel, SecretStr, TypeAdapter
 
-from tasks.errors import NotReadyError
-from tasks.models import (
+from tasks.meetstream.errors import NotReadyError
+from tasks.meetstream.models import (
     AudioManifest,
     BotCreated,
     BotDetail,
@@ -40,9 +40,9 @@ from tasks.models import (
     MixedAudio,
     VideoManifest,
 )
-from tasks.polling import wait_until
+from tasks.meetstream.polling import wait_until
+from tasks.meetstream.transport import RetryPolicy, Sleep, Transport, parse
 from tasks.settings import Settings
-from tasks.transport import RetryPolicy, Sleep, Transport, parse
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -220,7 +220,7 @@ class MeetStreamClient:
         self,
         bot_id: str,
         *,
-        timeout: float,  # noqa: ASYNC109 - poll deadline, see tasks.polling
+        timeout: float,  # noqa: ASYNC109 - poll deadline, see tasks.meetstream.polling
         initial_interval: float = 5.0,
         max_interval: float = 30.0,
         on_status: Callable[[BotStatus], None] | None = None,
@@ -247,7 +247,7 @@ class MeetStreamClient:
         self,
         bot_id: str,
         *,
-        timeout: float,  # noqa: ASYNC109 - poll deadline, see tasks.polling
+        timeout: float,  # noqa: ASYNC109 - poll deadline, see tasks.meetstream.polling
         initial_interval: float = 10.0,
         max_interval: float = 30.0,
     ) -> AudioManifest:
@@ -259,7 +259,7 @@ class MeetStreamClient:
         self,
         bot_id: str,
         *,
-        timeout: float,  # noqa: ASYNC109 - poll deadline, see tasks.polling
+        timeout: float,  # noqa: ASYNC109 - poll deadline, see tasks.meetstream.polling
         initial_interval: float = 10.0,
         max_interval: float = 30.0,
     ) -> VideoManifest:
@@ -271,7 +271,7 @@ class MeetStreamClient:
         self,
         check: Callable[[], Awaitable[M]],
         what: str,
-        timeout: float,  # noqa: ASYNC109 - poll deadline, see tasks.polling
+        timeout: float,  # noqa: ASYNC109 - poll deadline, see tasks.meetstream.polling
         every: tuple[float, float],
     ) -> M:
         return await wait_until(

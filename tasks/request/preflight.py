@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from fsspec.core import url_to_fs
 
-from tasks.errors import redact
+from tasks.meetstream.errors import redact
 from tasks.request import MeetingRequest, as_utc
 from tasks.settings import MissingApiKeyError, Settings
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from tasks.errors import MeetStreamError, NotReadyError, WaitTimeoutError, is_transient
+from tasks.meetstream.errors import MeetStreamError, NotReadyError, WaitTimeoutError, is_transient
 
 T = TypeVar("T")
 

@@ -9,9 +9,9 @@ Python; the flow calls `acreate_markdown_artifact(markdown=catalog_delta_markdow
 Traps guarded against: artifacts are shown to everyone with UI access, so no link, storage
 URI, key or credential may appear. Meetings are named by platform and meeting id (the last
 path segment of the already redacted link), never by URL, and reasons pass through
-`tasks.errors.redact`. Participant names are untrusted data: every markdown metacharacter is
-backslash-escaped (so `| *x* |` cannot break the table or inject links/HTML), newlines are
-flattened and very long names are cut.
+`tasks.meetstream.errors.redact`. Participant names are untrusted data: every markdown
+metacharacter is backslash-escaped (so `| *x* |` cannot break the table or inject
+links/HTML), newlines are flattened and very long names are cut.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from tasks.catalog import read_table
-from tasks.errors import redact
-from tasks.join import CAMERA_CAP, SPEAKER_CAP
+from tasks.catalog.join import CAMERA_CAP, SPEAKER_CAP
+from tasks.meetstream.errors import redact
 from tasks.request import platform_from_link
 
 __all__ = ["catalog_delta_markdown", "catalog_rows", "escape_markdown", "meeting_label"]

@@ -301,7 +301,7 @@ MediaKind = Literal["audio", "webcam", "screenshare", "mixed_audio", "composite_
 class MediaFile(BaseModel):
     """One file of a bot's manifests, as planned for archiving. Holds no URL.
 
-    `key` is the storage key relative to the media root, built by `tasks.archive.storage_key`
+    `key` is the storage key relative to the media root, built by `tasks.archive.plan.storage_key`
     from sanitized names plus a short hash, so it can neither escape the root nor collide.
     """
 

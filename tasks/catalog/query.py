@@ -39,8 +39,8 @@ import pyarrow.parquet as pq
 from deltalake.exceptions import DeltaError
 
 from tasks.catalog import AsOf, dataset, open_table, reader_schema
-from tasks.catalog_maintenance import last_maintenance
-from tasks.catalog_schema import PARTITION, SCHEMA_VERSION, TABLES
+from tasks.catalog.maintenance import last_maintenance
+from tasks.catalog.schema import PARTITION, SCHEMA_VERSION, TABLES
 
 if TYPE_CHECKING:
     import duckdb

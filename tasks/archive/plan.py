@@ -3,7 +3,7 @@
 Responsibilities: turn hostile participant names into safe, collision-free keys; plan one
 URL-free `MediaFile` per manifest segment; find that file's presigned URL again in a fresh
 manifest (`segment_url`). Also the archive's error types, which planning raises too. Pure
-code: no network, no storage. Where the files land is `tasks.storage`; the copying is
+code: no network, no storage. Where the files land is `tasks.archive.storage`; the copying is
 `tasks.archive`, which re-exports `plan_media`, `segment_url` and `storage_key`.
 
 Traps guarded against:
@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from tasks.models import (
+from tasks.meetstream.models import (
     ArchivedMedia,
     AudioManifest,
     CompositeVideo,

@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tasks.join import ParticipantRow, normalize_name, normalize_platform, summarize_bot
-from tasks.models import ArchivedMedia, AudioManifest, VideoManifest
+from tasks.catalog.join import ParticipantRow, normalize_name, normalize_platform, summarize_bot
+from tasks.meetstream.models import ArchivedMedia, AudioManifest, VideoManifest
 
 SCHEMA_VERSION = 2  # v2: Delta tables, `meeting_date` a real date32 column of the data
 PARTITION = "meeting_date"

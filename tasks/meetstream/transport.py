@@ -6,9 +6,9 @@ failure is transient (timeouts, dropped connections, 408, 429, 500/502/503/504) 
 exponential backoff and full jitter, honouring a capped `Retry-After`. The media download
 (`tasks.archive`) asks the same policy, so every transient failure of a capture is retried
 in exactly one place, by one rule; Prefect task retries do not repeat it. Everything else
-surfaces at once as a typed error from `tasks.errors`.
+surfaces at once as a typed error from `tasks.meetstream.errors`.
 `request_json`, `decode_json` and `parse` turn an answer into data, or raise
-`UnexpectedResponseError`. The endpoints and the waits are `tasks.client`.
+`UnexpectedResponseError`. The endpoints and the waits are `tasks.meetstream.client`.
 
 Traps guarded against:
 - the auth scheme is `Authorization: Token <key>`; `Bearer` gets 401;
@@ -32,7 +32,7 @@ from typing import TypeVar
 import httpx
 from pydantic import ValidationError
 
-from tasks.errors import (
+from tasks.meetstream.errors import (
     APIConnectionError,
     APITimeoutError,
     MeetStreamError,
