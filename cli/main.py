@@ -44,6 +44,17 @@ def _parser() -> argparse.ArgumentParser:
     server.add_arguments(sim)
     sim.set_defaults(run=server.run)
 
+    from webhooks import server as webhooks
+
+    hooks = sub.add_parser(
+        "webhooks",
+        help="Serve the webhook receiver (MeetStream callbacks -> Prefect events).",
+        description="Receive MeetStream's signed webhooks on POST /webhooks/meetstream and "
+        "emit Prefect events that trigger collect-bot. Secret: MEETSTREAM_WEBHOOK_SECRET.",
+    )
+    webhooks.add_arguments(hooks)
+    hooks.set_defaults(run=webhooks.run)
+
     demo = sub.add_parser("demo", help="Capture the demo meetings from the simulator.")
     demo.add_argument("--data-dir", default="data", help="Where catalog/ and media/ go.")
     demo.set_defaults(run=_demo)
@@ -86,6 +97,14 @@ def _parser() -> argparse.ArgumentParser:
         "--request-id",
         default=None,
         help="Any stable text naming this request: running it again reuses its bot.",
+    )
+    cap.add_argument(
+        "--mode",
+        choices=("auto", "wait", "webhook"),
+        default="auto",
+        help="wait: poll until the bot leaves, then archive; webhook: end once the bot is in "
+        "and let the webhook receiver start the collection; auto (default): webhook when "
+        "MEETSTREAM_WEBHOOK_URL is set.",
     )
     cap.add_argument(
         "--new-bot",
@@ -265,7 +284,7 @@ def _capture(args: argparse.Namespace) -> int:
     async def run() -> object:
         from flows.capture import capture_meeting
 
-        return await capture_meeting(request, new_bot=args.new_bot)
+        return await capture_meeting(request, new_bot=args.new_bot, mode=args.mode)
 
     return _run_flow(args, run, request=request)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import Sequence
 
 from prefect import flow, get_run_logger
@@ -20,7 +21,7 @@ from prefect.runtime import flow_run
 
 from tasks import steps
 from tasks.catalog import pending, report
-from tasks.job import CaptureJob, CaptureResult, Outcome
+from tasks.job import CaptureJob, CaptureMode, CaptureResult, Outcome
 from tasks.meetstream.errors import redact
 from tasks.meetstream.http import shared_http
 from tasks.request import MeetingRequest, idempotency_key
@@ -47,20 +48,24 @@ def _collect_run_name() -> str:
 
 
 @flow(name="capture-meeting", flow_run_name=_meeting_run_name)
-async def capture_meeting(request: MeetingRequest, new_bot: bool = False) -> CaptureResult:
+async def capture_meeting(
+    request: MeetingRequest, new_bot: bool = False, mode: CaptureMode = "auto"
+) -> CaptureResult:
     """Send a recorder into one meeting, wait until it leaves, archive everyone's audio and
-    video into your storage and add the meeting to the catalog.
+    video into your storage and add the meeting to the catalog. In webhook mode the run
+    ends once the recorder is in; the receiver's event collects it when the meeting ends.
 
     A meeting that already has a recorder in progress (recorded by an earlier run that
     crashed or was interrupted) is not sent a second one: this run resumes that bot,
     unless `new_bot` is set.
     """
     settings = await steps.load_settings()
-    job = _job(await steps.resolve_link(request), settings)
+    callback = _callback_url(mode, settings)
+    job = _job(await steps.resolve_link(request), settings, callback_url=callback)
     await _preflight(job, request)
     active = None if new_bot else await _bot_in_progress(job)
     if active is not None:
-        job = _job(job.request, settings, key=active.key or job.key)
+        job = _job(job.request, settings, key=active.key or job.key, callback_url=callback)
     async with shared_http(settings):
         result = await _capture(job, bot_id=active.bot_id if active else None)
     await _artifacts([result], job.catalog_root, settings, key="meeting-capture")
@@ -69,11 +74,12 @@ async def capture_meeting(request: MeetingRequest, new_bot: bool = False) -> Cap
 
 @flow(name="capture-meetings")
 async def capture_meetings(
-    requests: list[MeetingRequest], concurrency: int = 50
+    requests: list[MeetingRequest], concurrency: int = 50, mode: CaptureMode = "auto"
 ) -> list[CaptureResult]:
     """Capture many meetings concurrently in this flow run (at most `concurrency` at once)."""
     settings = await steps.load_settings()
-    jobs = [_job(await steps.resolve_link(r), settings) for r in requests]
+    callback = _callback_url(mode, settings)
+    jobs = [_job(await steps.resolve_link(r), settings, callback_url=callback) for r in requests]
     if jobs:
         await _preflight(jobs[0], None)
     gate = asyncio.Semaphore(concurrency)
@@ -94,6 +100,10 @@ async def collect_bot(bot_id: str) -> CaptureResult:
     """Archive and catalogue a bot that already exists (created elsewhere, or by a capture
     that was interrupted) without creating one."""
     settings = await steps.load_settings()
+    done = await asyncio.to_thread(pending.finished, bot_id, *_catalog(settings))
+    if done is not None:  # a duplicate trigger, or a collect of a finished bot
+        get_run_logger().info("Bot %s is already catalogued (%s): nothing to do", bot_id, done)
+        return CaptureResult(meeting="", bot_id=bot_id, outcome=Outcome(done))
     known = {p.bot_id: p for p in pending.in_progress(*_catalog(settings))}.get(bot_id)
     # What the request would have said comes from the catalog's in-progress row, or from
     # the bot's detail once it has left.
@@ -113,11 +123,23 @@ async def collect_pending(concurrency: int = 50) -> list[CaptureResult]:
     """Collect every bot recorded `in_progress` whose meeting should be over: the bots of
     runs that crashed or were interrupted (and of webhooks that never came)."""
     settings = await steps.load_settings()
-    overdue = await asyncio.to_thread(pending.overdue, *_catalog(settings))
-    get_run_logger().info("%d in-progress bot(s) are past their expected end", len(overdue))
-    if not overdue:
+    waiting = await asyncio.to_thread(pending.in_progress, *_catalog(settings))
+    now = dt.datetime.now(dt.UTC)
+    overdue = [p for p in waiting if p.overdue(now)]
+    # A lost webhook is never resent: ask MeetStream (one status call per bot) whether the
+    # others have left, so they are collected now rather than at their expected end.
+    others = [p.bot_id for p in waiting if not p.overdue(now)]
+    left = set(await steps.bots_that_left(settings, others)) if others else set()
+    due = overdue + [p for p in waiting if p.bot_id in left]
+    get_run_logger().info(
+        "%d in-progress bot(s): %d past their expected end, %d left their meeting",
+        len(waiting),
+        len(overdue),
+        len(left),
+    )
+    if not due:
         return []
-    jobs = [(_job(p.request, settings, key=p.key), p.bot_id) for p in overdue]
+    jobs = [(_job(p.request, settings, key=p.key), p.bot_id) for p in due]
     await _preflight(jobs[0][0], None)
     gate = asyncio.Semaphore(concurrency)
 
@@ -135,10 +157,29 @@ def _catalog(settings: Settings) -> tuple[str, dict[str, object]]:
     return resolve_root(settings.catalog_root), settings.storage_options()
 
 
-def _job(request: MeetingRequest, settings: Settings, *, key: str | None = None) -> CaptureJob:
+def _callback_url(mode: CaptureMode, settings: Settings) -> str | None:
+    """The receiver's URL in webhook mode (auto: when one is configured), else None."""
+    if mode == "wait" or (mode == "auto" and not settings.webhook_url):
+        return None
+    if not settings.webhook_url:
+        raise CaptureFailedError(
+            "webhook mode needs the receiver's public URL: set MEETSTREAM_WEBHOOK_URL "
+            "(see docs/deploy.md, 'Webhooks'), or use mode 'wait'"
+        )
+    return settings.webhook_url
+
+
+def _job(
+    request: MeetingRequest,
+    settings: Settings,
+    *,
+    key: str | None = None,
+    callback_url: str | None = None,
+) -> CaptureJob:
     """The run's job for one meeting: roots are operator settings, never run parameters."""
     run_id = str(flow_run.get_id())
     return CaptureJob(
+        callback_url=callback_url,
         request=request,
         key=key if key is not None else idempotency_key(request, run_scope=run_id),
         media_root=resolve_root(settings.media_root),
@@ -181,6 +222,10 @@ async def _capture(job: CaptureJob, *, bot_id: str | None = None) -> CaptureResu
     try:
         if bot_id is None:
             bot_id = await steps.create_bot(job)
+        if job.callback_url is not None:  # webhook mode: the receiver takes it from here
+            return CaptureResult(
+                meeting=job.request.meeting_link, bot_id=bot_id, outcome=Outcome.IN_PROGRESS
+            )
         left = await steps.wait_until_left(job, bot_id)
         archived = await steps.archive_media(job, bot_id, left.state)
         return await steps.write_catalog(job, bot_id, left, archived)

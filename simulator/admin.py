@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from simulator.faults import FaultError, parse_fault
 from simulator.state import SimulatorState
+from simulator.webhooks import parse_delivery_faults
 
 
 def pump(state: SimulatorState) -> None:
@@ -72,8 +73,20 @@ async def faults(request: Request) -> Response:
     return JSONResponse({"faults": [r.to_json() for r in state.faults.rules()]}, status)
 
 
+async def webhook_faults(request: Request) -> Response:
+    """GET / POST the delivery faults of webhooks (drop, duplicate, delay, reorder, seed)."""
+    state = _state(request)
+    if request.method == "POST":
+        try:
+            state.webhooks.set_faults(parse_delivery_faults(await _json(request)))
+        except (ValueError, TypeError) as exc:
+            return JSONResponse({"message": f"Invalid webhook faults: {exc}"}, 400)
+    return JSONResponse(state.webhooks.faults.to_json())
+
+
 async def reset(request: Request) -> Response:
     _state(request).reset()
+    request.app.state.calls.clear()
     return JSONResponse({"message": "Simulator state reset."})
 
 
@@ -108,9 +121,21 @@ async def bots(request: Request) -> Response:
     return JSONResponse(
         {
             "bots": out,
-            "webhooks": {"delivered": state.webhooks.delivered, "failed": state.webhooks.failed},
+            "webhooks": {
+                "delivered": state.webhooks.delivered,
+                "failed": state.webhooks.failed,
+                "dropped": state.webhooks.dropped,
+            },
         }
     )
+
+
+async def requests(request: Request) -> Response:
+    """API requests answered so far (auth failures and injected faults included), per
+    endpoint name (`status`, `create_bot`, `get_audio_streams`, ...); media downloads and
+    admin routes are not counted. Benches read it to report API calls per meeting."""
+    calls: dict[str, int] = dict(request.app.state.calls)
+    return JSONResponse({"total": sum(calls.values()), "by_endpoint": calls})
 
 
 def admin_routes() -> list[BaseRoute]:
@@ -120,4 +145,6 @@ def admin_routes() -> list[BaseRoute]:
         Route("/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route("/reset", reset, methods=["POST"]),
         Route("/bots", bots, methods=["GET"]),
+        Route("/webhooks", webhook_faults, methods=["GET", "POST"]),
+        Route("/requests", requests, methods=["GET"]),
     ]

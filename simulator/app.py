@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -67,6 +68,7 @@ def api(name: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]
 
     async def endpoint(request: Request) -> Response:
         state = _state(request)
+        request.app.state.calls[name] += 1
         pump(state)
         denied = _auth(request, state.config.api_key)
         if denied is not None:
@@ -247,4 +249,5 @@ def create_app(config: SimulatorConfig) -> Starlette:
         routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _not_found}
     )
     app.state.sim = state
+    app.state.calls = Counter()  # API requests per endpoint name, for /_simulator/requests
     return app

@@ -27,6 +27,7 @@ from simulator.faults import FaultError, parse_fault
 from simulator.media import MediaProfile
 from simulator.scenario import ScenarioError, load_scenario
 from simulator.state import DEMO_API_KEY, DEMO_WEBHOOK_SECRET, SimulatorConfig
+from simulator.webhooks import parse_delivery_faults
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="presigned per-participant URL lifetime in real seconds (600)",
     )
     parser.add_argument("--scenario", type=Path, help="scenario file (.yaml/.yml/.json)")
+    parser.add_argument(
+        "--webhook-faults",
+        default=None,
+        metavar="JSON",
+        help='unreliable webhook delivery, e.g. \'{"drop": 0.25, "duplicate": 0.1, '
+        '"delay": 0.5, "reorder": true, "seed": 1}\'',
+    )
     parser.add_argument(
         "--webhook-secret",
         default=DEMO_WEBHOOK_SECRET,
@@ -91,6 +99,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         speed=args.speed,
         url_ttl=args.url_ttl,
         webhook_secret=args.webhook_secret or None,
+        webhook_faults=parse_delivery_faults(json.loads(args.webhook_faults or "{}")),
         video_shape=args.video_shape,
         faults=faults,
         media=media,

@@ -24,7 +24,7 @@ from simulator.faults import FaultBook, FaultRule, parse_fault
 from simulator.media import MediaProfile, UrlSigner
 from simulator.meeting import Bot, SimClock
 from simulator.scenario import Scenario
-from simulator.webhooks import WebhookDispatcher
+from simulator.webhooks import DeliveryFaults, WebhookDispatcher
 
 DEMO_API_KEY = "sim-demo-key"
 DEMO_WEBHOOK_SECRET = "sim-webhook-secret"  # noqa: S105 - documented demo secret
@@ -42,6 +42,7 @@ class SimulatorConfig:
     mixed_audio_ttl: float = 3600.0
     scenario: Scenario = field(default_factory=Scenario)
     webhook_secret: str | None = DEMO_WEBHOOK_SECRET  # None sends unsigned webhooks
+    webhook_faults: DeliveryFaults = field(default_factory=DeliveryFaults)
     url_secret: bytes | None = None  # random per process when None
     video_shape: str = "nested"  # or "flat" (the observed top-level array)
     faults: list[FaultRule] = field(default_factory=list)
@@ -117,6 +118,7 @@ class SimulatorState:
         self.clock = SimClock(config.speed, config.monotonic)
         self.signer = UrlSigner(config.url_secret or secrets.token_bytes(32), config.wall_clock)
         self.webhooks = WebhookDispatcher(config.webhook_secret)
+        self.webhooks.set_faults(config.webhook_faults)
         self.faults = FaultBook(list(config.faults))
         self.lock = threading.Lock()
         self.reset()

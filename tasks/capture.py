@@ -55,9 +55,18 @@ logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
-async def create_bot(client: MeetStreamClient, request: MeetingRequest, key: str) -> dict[str, Any]:
-    """Create (or replay) the bot; returns its id, create-time status and whether replayed."""
+async def create_bot(
+    client: MeetStreamClient,
+    request: MeetingRequest,
+    key: str,
+    *,
+    callback_url: str | None = None,
+) -> dict[str, Any]:
+    """Create (or replay) the bot; returns its id, create-time status and whether replayed.
+
+    With `callback_url` MeetStream posts the bot's webhooks there (webhook mode)."""
     created = await client.create_bot(
+        callback_url=callback_url,
         meeting_link=request.link(),
         bot_name=request.bot_name,
         idempotency_key=key,

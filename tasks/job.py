@@ -13,12 +13,18 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pydantic import BaseModel
 
 from tasks.meetstream.models import BotState
 from tasks.request import MeetingRequest
 from tasks.settings import Settings
+
+CaptureMode = Literal["auto", "wait", "webhook"]
+"""`wait`: the run polls until the bot left and archives it; `webhook`: the run creates the
+bot with the receiver as its callback and ends, and the receiver's event starts
+`collect-bot`; `auto`: webhook when a receiver is configured (MEETSTREAM_WEBHOOK_URL)."""
 
 
 class Outcome(enum.StrEnum):
@@ -44,6 +50,7 @@ class CaptureJob:
     catalog_root: str
     settings: Settings
     run_id: str | None = None
+    callback_url: str | None = None  # webhook mode: MeetStream calls the receiver here
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
         default=None,
         description="The scheduled batch's meeting list: a CSV/JSON/JSONL/Parquet path or URL.",
     )
+    webhook_url: str | None = Field(
+        default=None,
+        description="The webhook receiver's public URL (https://.../webhooks/meetstream). "
+        "When set, captures run in webhook mode by default: no worker waits through a meeting.",
+    )
     s3_endpoint_url: str | None = Field(
         default=None,
         description="S3-compatible endpoint (MinIO, moto); unset for AWS S3.",

@@ -34,7 +34,7 @@ from tasks import capture
 from tasks.capture import Archived
 from tasks.job import BotLeft, CaptureJob, CaptureResult
 from tasks.meetstream.client import MeetStreamClient
-from tasks.meetstream.errors import redact
+from tasks.meetstream.errors import MeetStreamError, redact
 from tasks.meetstream.http import shared_http
 from tasks.meetstream.models import BotState, BotStatus
 from tasks.request import MeetingRequest, leave_deadline_seconds
@@ -102,7 +102,9 @@ async def meetstream(settings: Settings) -> AsyncIterator[MeetStreamClient]:
 async def create_bot(job: CaptureJob) -> str:
     """Create (or replay) the bot, then record it as `in_progress` before any wait."""
     async with meetstream(job.settings) as client:
-        created = await capture.create_bot(client, job.request, job.key)
+        created = await capture.create_bot(
+            client, job.request, job.key, callback_url=job.callback_url
+        )
     bot_id = str(created["bot_id"])
     progress(
         "Bot %s %s for %s (%s); if this run stops, resume with: meetstream-catalog collect %s",
@@ -223,6 +225,24 @@ async def write_catalog(
         bot_id=bot_id,
     )
     return result
+
+
+@task(name="check-pending-bots", cache_policy=NO_CACHE)
+async def bots_that_left(settings: Settings, bot_ids: list[str]) -> list[str]:
+    """Of these in-progress bots, the ones whose status says they have left the meeting."""
+    gate = asyncio.Semaphore(20)
+
+    async def left(client: MeetStreamClient, bot_id: str) -> bool:
+        async with gate:
+            try:
+                return (await client.get_status(bot_id)).state.has_left
+            except MeetStreamError as exc:  # unknown for now: the next reconciliation asks
+                get_run_logger().warning("Bot %s: status unknown (%s)", bot_id, exc)
+                return False
+
+    async with meetstream(settings) as client:
+        answers = await asyncio.gather(*(left(client, b) for b in bot_ids))
+    return [b for b, gone in zip(bot_ids, answers, strict=True) if gone]
 
 
 @task(name="record-failure", cache_policy=NO_CACHE)

@@ -88,6 +88,23 @@ def active_for(
     return None
 
 
+def finished(
+    bot_id: str, catalog_root: str, storage_options: Mapping[str, Any] | None = None
+) -> str | None:
+    """The bot's outcome if it is catalogued as finished (nothing left to collect), else
+    None (unknown, in progress, partial or failed: worth collecting)."""
+    rows = catalog.read_table(
+        "bots",
+        catalog_root,
+        filters=[("bot_id", "==", bot_id)],
+        columns=["outcome"],
+        storage_options=storage_options,
+    )
+    unfinished = {Outcome.IN_PROGRESS, Outcome.PARTIAL, Outcome.FAILED}
+    outcomes = [str(o) for o in rows["outcome"] if o is not None and o not in unfinished]
+    return outcomes[0] if outcomes else None
+
+
 def _pending(row: dict[str, Any]) -> PendingBot:
     end = row.get("expected_end_at")
     expected = None if end is None or pd.isna(end) else pd.Timestamp(end).to_pydatetime()

@@ -140,7 +140,7 @@ def _cli_env(api_url: str, tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def _until(check: Any, what: str, within: float = 90) -> None:
+def _until(check: Any, what: str, within: float = 240) -> None:
     deadline = time.monotonic() + within
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"

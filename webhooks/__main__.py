@@ -1,0 +1,10 @@
+"""`python -m webhooks`: the same as `meetstream-catalog webhooks`."""
+
+import argparse
+import sys
+
+from webhooks.server import add_arguments, run
+
+parser = argparse.ArgumentParser(prog="python -m webhooks", description=run.__doc__)
+add_arguments(parser)
+sys.exit(run(parser.parse_args()))
