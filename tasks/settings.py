@@ -63,8 +63,14 @@ class Settings(BaseSettings):
     poll_interval_seconds: float = Field(
         default=5.0, gt=0, description="First pause between status or manifest polls."
     )
+    # 75 s, not 60: the backoff's first eight polls come within four minutes, so a cap of
+    # 60 s still averages more than one status call per meeting-minute at 60 minutes
+    # (1.07); 75 s keeps a 30-minute meeting at 0.97 and notices the exit within 75 s.
     poll_max_interval_seconds: float = Field(
-        default=30.0, gt=0, description="Longest pause between polls (backoff cap)."
+        default=75.0,
+        gt=0,
+        description="Longest pause between polls (backoff cap), and so the longest delay "
+        "before a bot's exit or a finished manifest is noticed.",
     )
     processing_timeout_seconds: float = Field(
         default=3600.0, gt=0, description="How long to wait for manifests after the bot left."

@@ -222,11 +222,14 @@ class MeetStreamClient:
         *,
         timeout: float,  # noqa: ASYNC109 - poll deadline, see tasks.meetstream.polling
         initial_interval: float = 5.0,
-        max_interval: float = 30.0,
+        max_interval: float = 75.0,
         on_status: Callable[[BotStatus], None] | None = None,
     ) -> BotStatus:
         """Poll status until the bot has left the meeting. Raises WaitTimeoutError.
 
+        The defaults (5 s growing to 75 s, the settings' defaults) cost at most one status
+        call per meeting-minute on average from a 30-minute meeting on, and notice the exit
+        at most `max_interval` seconds after it happened (see docs/benchmarks.md, Fleet).
         `on_status` is called with each status that differs from the one before.
         """
         last: list[str | None] = [None]
@@ -248,8 +251,8 @@ class MeetStreamClient:
         bot_id: str,
         *,
         timeout: float,  # noqa: ASYNC109 - poll deadline, see tasks.meetstream.polling
-        initial_interval: float = 10.0,
-        max_interval: float = 30.0,
+        initial_interval: float = 5.0,
+        max_interval: float = 75.0,
     ) -> AudioManifest:
         """Poll get_audio_streams while it answers "not ready". Raises WaitTimeoutError."""
         check, what = partial(self.get_audio_streams, bot_id), f"audio streams of bot {bot_id}"
@@ -260,8 +263,8 @@ class MeetStreamClient:
         bot_id: str,
         *,
         timeout: float,  # noqa: ASYNC109 - poll deadline, see tasks.meetstream.polling
-        initial_interval: float = 10.0,
-        max_interval: float = 30.0,
+        initial_interval: float = 5.0,
+        max_interval: float = 75.0,
     ) -> VideoManifest:
         """Poll get_recording_streams while it answers "not ready". Raises WaitTimeoutError."""
         check, what = partial(self.get_recording_streams, bot_id), f"video streams of bot {bot_id}"
