@@ -30,6 +30,8 @@ API_KEY = "sk_e2e_simulator_key_0123456789"
 MEETING = "https://zoom.us/j/5550001111?pwd=e2e-secret"
 FANOUT = ("https://meet.google.com/abc-defg-hij", "https://zoom.us/j/5550002222")
 SCHEDULED = "https://zoom.us/j/5550003333?pwd=scheduled-secret"
+WEBHOOK_MEETINGS = tuple(f"https://zoom.us/j/55501{n:05d}" for n in range(20))
+WEBHOOK_SECRET = "whsec_e2e_receiver_secret"
 
 # Restore SIGINT's default disposition, then become the real program.
 _LAUNCH = (
@@ -52,6 +54,7 @@ class Stack:
     media_root: Path
     work_dir: Path
     logs: dict[str, Path]
+    receiver_url: str = ""
     meeting: str = MEETING
     fanout: tuple[str, str] = FANOUT
     scheduled: str = SCHEDULED
@@ -163,7 +166,11 @@ def _scenario(path: Path) -> Path:
         ],
     }
     links = (MEETING, *FANOUT, SCHEDULED)
-    path.write_text(yaml.safe_dump({"meetings": {link: script for link in links}}))
+    meetings = {link: script for link in links}
+    # Webhook-mode meetings: one meeting-minute (1 s at 60x), two people.
+    short = {**script, "duration": 60, "participants": script["participants"][:2]}
+    meetings.update({link: short for link in WEBHOOK_MEETINGS})
+    path.write_text(yaml.safe_dump({"meetings": meetings}))
     return path
 
 
@@ -173,13 +180,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     tmp = tmp_path_factory.mktemp("e2e")
-    api_port, sim_port = free_port(), free_port()
+    api_port, sim_port, hook_port = free_port(), free_port(), free_port()
     api_url = f"http://127.0.0.1:{api_port}/api"
     sim_url = f"http://127.0.0.1:{sim_port}/api/v1"
-    logs = {n: tmp / f"{n}.log" for n in ("server", "simulator", "worker")}
+    logs = {n: tmp / f"{n}.log" for n in ("server", "simulator", "worker", "receiver")}
     work = tmp / "work"
     work.mkdir()
     built = Stack(api_url, sim_url, tmp / "catalog", tmp / "media", work, logs)
+    built.receiver_url = f"http://127.0.0.1:{hook_port}/webhooks/meetstream"
     procs = Processes()
     try:
         server_env = _base_env(tmp / "server-home", api_url)
@@ -216,6 +224,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "60",
                 "--scenario",
                 str(scenario),
+                "--webhook-secret",
+                WEBHOOK_SECRET,
             ],
             _base_env(tmp / "client-home", api_url),
             logs["simulator"],
@@ -247,6 +257,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             [str(BIN / "prefect"), "worker", "start", "--pool", "meetstream", "--type", "process"],
             worker_env,
             logs["worker"],
+        )
+        receiver_env = {
+            **client_env,
+            "MEETSTREAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "MEETSTREAM_CATALOG_ROOT": str(built.catalog_root),
+        }
+        procs.start(
+            "receiver",
+            [sys.executable, "-m", "webhooks", "--port", f"{hook_port}"],
+            receiver_env,
+            logs["receiver"],
+        )
+        receiver = procs.started[-1][1]
+        _wait_healthy(
+            built.receiver_url.replace("/webhooks/meetstream", "/health"),
+            receiver,
+            30,
+            built.tail(),
         )
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
             yield built
