@@ -231,7 +231,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             logs["simulator"],
         )
         server = procs.started[0][1]
-        _wait_healthy(f"{api_url}/health", server, 90, built.tail())
+        _wait_healthy(f"{api_url}/health", server, 180, built.tail())
         _wait_healthy(f"{sim_url}/bot", procs.started[1][1], 30, built.tail())
 
         client_env = _base_env(tmp / "client-home", api_url)

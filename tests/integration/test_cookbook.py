@@ -135,3 +135,15 @@ def test_every_cookbook_query_runs_through_the_cli(
 ) -> None:
     assert main(["query", QUERIES[title], "--catalog-root", demo_catalog]) == 0
     assert "┌" in capsys.readouterr().out  # DuckDB's boxed table
+
+
+def test_the_pandas_talk_time_example_keeps_namesakes_apart(demo_catalog: str) -> None:
+    section = DOC.read_text(encoding="utf-8").split("### Talk time per participant", 1)[1]
+    example = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)[0]
+    scope: dict[str, Any] = {"root": demo_catalog}
+
+    exec(example, scope)  # noqa: S102 - the doc's own example, run as a reader would
+
+    talk = scope["talk"]
+    alex = talk[talk.participant_name == "Alex Kim"]["audio_seconds"].tolist()
+    assert sorted(alex) == [220.0, 230.0]
