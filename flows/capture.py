@@ -58,6 +58,13 @@ async def capture_meeting(
     A meeting that already has a recorder in progress (recorded by an earlier run that
     crashed or was interrupted) is not sent a second one: this run resumes that bot,
     unless `new_bot` is set.
+
+    Args:
+        request: The meeting, and how to record it.
+        new_bot: Send another recorder even if one is already recording this meeting.
+        mode: "wait" keeps this run going until the meeting is archived; "webhook" ends it
+            once the recorder is in, and the webhook receiver starts the archiving when the
+            meeting ends; "auto" picks webhook when a receiver is configured.
     """
     settings = await steps.load_settings()
     callback = _callback_url(mode, settings)

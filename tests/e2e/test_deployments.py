@@ -225,7 +225,7 @@ async def test_the_single_meeting_deployment_exposes_the_request_form(stack: Sta
     assert form["meeting_link"]["pattern"]
     assert {"bot_name", "join_at", "custom_attributes", "link_secret"} <= set(form)
     assert "full_link" not in form
-    assert set(schema["properties"]) == {"request"}  # no storage roots in the form
+    assert set(schema["properties"]) == {"request", "new_bot", "mode"}  # no storage roots
 
 
 async def test_a_scheduled_run_with_fan_out_starts_one_capture_run_per_due_meeting(
