@@ -23,8 +23,10 @@ Traps guarded against:
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,6 +56,7 @@ from tasks.meetstream.models import ArchivedMedia
 from tasks.settings import resolve_root
 
 __all__ = [
+    "TABLE_PROPERTIES",
     "AsOf",
     "BotRecord",
     "CatalogConflictError",
@@ -83,6 +86,11 @@ _WRITER = WriterProperties(compression="ZSTD")
 _COMMIT = CommitProperties(
     custom_metadata={SCHEMA_VERSION_KEY: str(SCHEMA_VERSION)}, max_commit_retries=20
 )
+# Every commit re-reads the statistics of each live file of the snapshot: with delta-rs'
+# default (the first 32 columns) that is ~0.5 ms per file per commit, with `bot_id` only
+# ~0.17 ms (measured, 160 files). Only `bot_id` is ever used to skip files: by the write
+# predicate and by `existing_media_checksums`; `meeting_date` is a partition, not a stat.
+TABLE_PROPERTIES = {"delta.dataSkippingStatsColumns": "bot_id"}
 _CONFLICT_WORDS = ("conflict", "concurrent", "already exists", "transaction failed")
 
 
@@ -174,17 +182,52 @@ def sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+class _Handles(threading.local):
+    """This thread's open writer handles, `{(table uri, options): DeltaTable}`."""
+
+    def __init__(self) -> None:
+        self.tables: dict[tuple[str, str], DeltaTable] = {}
+
+
+_HANDLES = _Handles()
+
+
+def _writer_handle(uri: str, options: dict[str, str] | None) -> DeltaTable | None:
+    """This thread's handle on `uri`, brought up to date (None: no table yet).
+
+    Opening a table reads its last checkpoint and replays the log after it; a handle kept
+    open only reads the commits made since it last looked. Handles are per thread because
+    a DeltaTable is mutable state that concurrent writers must not share.
+    """
+    key = (uri, json.dumps(options, sort_keys=True))
+    table = _HANDLES.tables.get(key)
+    if table is not None:
+        try:
+            table.update_incremental()
+            return table
+        except DeltaError:  # e.g. the log entries after it were cleaned up: reopen
+            del _HANDLES.tables[key]
+    try:
+        table = DeltaTable(uri, storage_options=options)
+    except TableNotFoundError:
+        return None
+    _HANDLES.tables[key] = table
+    return table
+
+
 def _replace_rows(name: str, root: str, bot_id: str, data: pa.Table, options: Any) -> None:
     uri = table_uri(name, root)
 
     def commit() -> None:
+        table = _writer_handle(uri, options)
         write_deltalake(
-            uri,
+            uri if table is None else table,
             data,
             mode="overwrite",
             predicate=f"bot_id = {sql_literal(bot_id)}",
             partition_by=[PARTITION],
             schema_mode="merge",
+            configuration=TABLE_PROPERTIES,  # applied when this commit creates the table
             storage_options=options,
             writer_properties=_WRITER,
             commit_properties=_COMMIT,

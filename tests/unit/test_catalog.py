@@ -16,6 +16,7 @@ import pytest
 from deltalake import DeltaTable
 
 from tasks.catalog import (
+    TABLE_PROPERTIES,
     RetryPolicy,
     bot_record,
     dataset,
@@ -403,3 +404,43 @@ def test_bot_record_derives_date_counts_and_redacts() -> None:
         bot_record(bot_id="b1", outcome="exploded")
     with pytest.raises(ValueError, match="another bot"):
         bot_record(bot_id="b1", media=media_of("b2", 1))
+
+
+def test_tables_are_created_with_statistics_on_bot_id_only(root: str) -> None:
+    write(root, "b1")
+    for name in TABLES:
+        table = DeltaTable(f"{root}/{name}")
+        assert table.metadata().configuration == TABLE_PROPERTIES
+        stats = [c for c in table.get_add_actions(flatten=True).column_names if "." in c]
+        assert {c.split(".", 1)[1] for c in stats if not c.startswith("partition.")} == {
+            "bot_id"
+        }
+
+
+def test_maintenance_gives_an_older_table_the_properties_once(root: str) -> None:
+    from deltalake import write_deltalake
+
+    from tasks.catalog.maintenance import maintain_table
+
+    old = TABLE_SCHEMAS["media"].empty_table()
+    write_deltalake(f"{root}/media", old, partition_by=["meeting_date"])  # no properties
+    write(root, "b1")  # an existing table keeps its configuration on later writes
+    assert DeltaTable(f"{root}/media").metadata().configuration == {}
+    maintain_table("media", root, vacuum=False)
+    assert DeltaTable(f"{root}/media").metadata().configuration == TABLE_PROPERTIES
+    version = DeltaTable(f"{root}/media").version()
+    maintain_table("media", root, compact=False, vacuum=False)
+    assert DeltaTable(f"{root}/media").version() == version  # nothing left to set
+
+
+def test_a_kept_writer_handle_sees_commits_made_elsewhere(root: str) -> None:
+    from deltalake import write_deltalake
+
+    from tasks.catalog.schema import bots_table
+
+    write(root, "b1")  # this thread now holds handles on the three tables
+    other = bots_table(BotRecord(bot_id="b2", meeting_date=DAY, platform="zoom"))
+    write_deltalake(f"{root}/bots", other, mode="append")  # another process's commit
+    write(root, "b1", media=3)  # replaces b1 on top of the other commit, not beside it
+    assert sorted(read_table("bots", root)["bot_id"]) == ["b1", "b2"]
+    assert len(read_table("media", root)) == 3
