@@ -412,9 +412,7 @@ def test_tables_are_created_with_statistics_on_bot_id_only(root: str) -> None:
         table = DeltaTable(f"{root}/{name}")
         assert table.metadata().configuration == TABLE_PROPERTIES
         stats = [c for c in table.get_add_actions(flatten=True).column_names if "." in c]
-        assert {c.split(".", 1)[1] for c in stats if not c.startswith("partition.")} == {
-            "bot_id"
-        }
+        assert {c.split(".", 1)[1] for c in stats if not c.startswith("partition.")} == {"bot_id"}
 
 
 def test_maintenance_gives_an_older_table_the_properties_once(root: str) -> None:
