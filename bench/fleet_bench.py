@@ -34,6 +34,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -392,6 +393,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # SIGTERM (e.g. from `timeout`) must unwind like Ctrl-C, so the simulator and the
+    # Prefect server this bench started are stopped by their PIDs, not orphaned.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args = _parse(sys.argv[1:])
     if args.child:
         print(json.dumps(asdict(child(args.child, int(args.meetings)))), flush=True)
