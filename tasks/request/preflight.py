@@ -102,7 +102,7 @@ def _probe_options(root: str, storage_options: Mapping[str, Any]) -> dict[str, A
         config.update(
             connect_timeout=5, read_timeout=10, retries={"max_attempts": 1, "mode": "standard"}
         )
-        options.update(config_kwargs=config, retries=1)
+        options.update(config_kwargs=config)
     return options
 
 

@@ -41,22 +41,10 @@ from tests.e2e.conftest import (
 from tests.e2e.postgres import bindir, postgres_server
 
 
-def _preflight_rejects_s3() -> bool:
-    """The s3:// write probe passes `retries=` to s3fs, whose AioSession refuses it (s3fs
-    2026.9): every capture to S3 then fails preflight. Skip, not fail, until it is fixed."""
-    from tasks.request.preflight import _probe_options
-
-    return "retries" in _probe_options("s3://bucket/x", {})
-
-
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.scale,
     pytest.mark.skipif(bindir() is None, reason="needs PostgreSQL: apt-get install postgresql"),
-    pytest.mark.skipif(
-        _preflight_rejects_s3(),
-        reason="tasks/request/preflight.py passes retries=1 to s3fs: every S3 capture fails",
-    ),
 ]
 
 BATCH = int(os.environ.get("SCALE_MEETINGS", "24"))  # meetings per batch (two batches)

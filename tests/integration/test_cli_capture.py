@@ -208,3 +208,11 @@ def test_ctrl_c_says_the_bot_is_still_in_the_meeting_and_how_to_resume(
 def _has_bot(api_url: str, link: str) -> bool:
     admin = api_url.removesuffix("/api/v1") + "/_simulator/bots"
     return any(b["meeting_url"] == link for b in httpx.get(admin).json()["bots"])
+
+
+def test_a_writable_s3_root_passes_the_probe(moto_endpoint: str, s3_bucket: str) -> None:
+    from tasks.request.preflight import check_root
+
+    options = {"client_kwargs": {"endpoint_url": moto_endpoint}}
+    check_root(f"s3://{s3_bucket}/media", setting="MEETSTREAM_MEDIA_ROOT", storage_options=options)
+    check_root(f"s3://{s3_bucket}/catalog", setting="X", storage_options=options)
