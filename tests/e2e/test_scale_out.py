@@ -40,7 +40,6 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.postgres import bindir, postgres_server
 
-
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.scale,
