@@ -218,8 +218,7 @@ def _writer_handle(uri: str, options: dict[str, str] | None) -> DeltaTable | Non
 def _replace_rows(name: str, root: str, bot_id: str, data: pa.Table, options: Any) -> None:
     uri = table_uri(name, root)
 
-    def commit() -> None:
-        table = _writer_handle(uri, options)
+    def write(table: DeltaTable | None) -> None:
         write_deltalake(
             uri if table is None else table,
             data,
@@ -232,6 +231,18 @@ def _replace_rows(name: str, root: str, bot_id: str, data: pa.Table, options: An
             writer_properties=_WRITER,
             commit_properties=_COMMIT,
         )
+
+    def commit() -> None:
+        table = _writer_handle(uri, options)
+        try:
+            write(table)
+        except DeltaError as exc:
+            if table is None or is_conflict(exc):
+                raise
+            # A kept handle can describe a table since deleted or re-created under the same
+            # URI (its files are gone): forget it and try once more on a fresh open.
+            _HANDLES.tables.pop((uri, json.dumps(options, sort_keys=True)), None)
+            write(_writer_handle(uri, options))
 
     retry_conflicts(commit, what=f"catalog table {name!r}, bot {bot_id!r}")
 
