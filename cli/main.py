@@ -332,12 +332,14 @@ def _run_flow(
         return _error(str(exc))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Prefect's temporary API migrates a new database on first use: ~15 s on 2 cores.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-    import prefect  # noqa: F401 - its logging setup must precede the progress view
-
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    if not args.debug:
+        # Prefect's own console lines (task states, tracebacks, its temporary server) stay
+        # quiet; set through its logging settings, which survive its re-configurations.
+        os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "CRITICAL"
     from cli.console import progress_view
 
-    with progress_view(debug=args.debug) as view:
+    with progress_view() as view:
         try:
             result = asyncio.run(run())
         except KeyboardInterrupt:

@@ -8,8 +8,8 @@ inputs is pure cost.
 
 Progress: each step logs what a person waiting wants to know (the bot id as soon as it
 exists, status changes with elapsed time and deadline, files archived of total, the
-outcome) to the run log, so the UI shows it; these records carry `progress=True` in their
-`extra`, which is how the terminal picks them out (see `cli.console`).
+outcome) to the run log, so the UI shows it, and to the `meetstream.progress` logger, which
+the terminal view of the CLI prints (`cli.console`).
 
 Retries: none here. Transient failures are retried in one place, the client's time-budgeted
 policy (`tasks.meetstream.transport.RetryPolicy`, also used by the media download); a Prefect task
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -78,10 +79,16 @@ async def resolve_link(request: MeetingRequest) -> MeetingRequest:
     return full
 
 
+# The same facts on a plain logger of our own, which Prefect's logging configuration never
+# touches (its re-configuration replaces the handlers of the loggers it names): the CLI's
+# terminal view listens here.
+PROGRESS = logging.getLogger("meetstream.progress")
+
+
 def progress(message: str, *args: object, bot_id: str | None = None) -> None:
     """Log one progress fact to the run log (and the terminal of `meetstream-catalog`)."""
-    logger = get_run_logger()
-    logger.info(message, *args, extra={"progress": True, "bot_id": bot_id})
+    get_run_logger().info(message, *args)
+    PROGRESS.info(message, *args, extra={"bot_id": bot_id})
 
 
 def _duration(seconds: float) -> str:
