@@ -227,13 +227,14 @@ async def _bot_in_progress(job: CaptureJob) -> pending.PendingBot | None:
 async def _capture(job: CaptureJob, *, bot_id: str | None = None) -> CaptureResult:
     """Run one meeting's steps; never raises: a failure becomes outcome 'failed'."""
     try:
+        created = bot_id is None
         if bot_id is None:
             bot_id = await steps.create_bot(job)
         if job.callback_url is not None:  # webhook mode: the receiver takes it from here
             return CaptureResult(
                 meeting=job.request.meeting_link, bot_id=bot_id, outcome=Outcome.IN_PROGRESS
             )
-        left = await steps.wait_until_left(job, bot_id)
+        left = await steps.wait_until_left(job, bot_id, existing=not created)
         archived = await steps.archive_media(job, bot_id, left.state)
         return await steps.write_catalog(job, bot_id, left, archived)
     except Exception as exc:  # noqa: BLE001 - one meeting's failure must not stop others

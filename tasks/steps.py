@@ -136,7 +136,10 @@ async def create_bot(job: CaptureJob) -> str:
 
 
 @task(name="wait-until-left", cache_policy=NO_CACHE)
-async def wait_until_left(job: CaptureJob, bot_id: str) -> BotLeft:
+async def wait_until_left(job: CaptureJob, bot_id: str, *, existing: bool = False) -> BotLeft:
+    """Poll the bot's status until it left. For a bot that existed before this run
+    (collect, webhook-triggered collection) its detail is asked first: a bot that already
+    left costs no status poll at all."""
     deadline_seconds = leave_deadline_seconds(job.request)
     started = time.monotonic()
 
@@ -153,15 +156,18 @@ async def wait_until_left(job: CaptureJob, bot_id: str) -> BotLeft:
 
     settings = job.settings
     async with meetstream(settings) as client:
-        status = await client.wait_until_left(
-            bot_id,
-            timeout=deadline_seconds,
-            initial_interval=settings.poll_interval_seconds,
-            max_interval=settings.poll_max_interval_seconds,
-            on_status=changed,
-        )
-        detail = await client.get_detail(bot_id)
-    state = detail.exit_state() if status.state is BotState.DONE else status.state
+        detail = await client.get_detail(bot_id) if existing else None
+        if detail is None or not BotState.parse(detail.status).has_left:
+            await client.wait_until_left(
+                bot_id,
+                timeout=deadline_seconds,
+                initial_interval=settings.poll_interval_seconds,
+                max_interval=settings.poll_max_interval_seconds,
+                on_status=changed,
+            )
+            detail = await client.get_detail(bot_id)
+    final = BotState.parse(detail.status)
+    state = detail.exit_state() if final is BotState.DONE else final
     progress("Bot %s left the meeting: %s", bot_id, state.value, bot_id=bot_id)
     return BotLeft(
         state=state,

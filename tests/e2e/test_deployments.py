@@ -165,8 +165,12 @@ async def test_the_scheduler_creates_runs_and_a_worker_captures_the_due_meeting(
                 client, by_deployment, lambda r: r.state is not None and r.state.is_final(),
                 within_seconds=RUN_TIMEOUT + 90,
             )  # fmt: skip
-        finally:
-            await client.update_deployment_schedule(deployment.id, schedule.id, active=False)
+        finally:  # back to the schedule of prefect.yaml
+            await client.update_deployment_schedule(
+                deployment.id,
+                schedule.id,
+                schedule=CronSchedule(cron="*/15 * * * *", timezone="UTC"),
+            )
 
     run = done[0]
     assert_completed(run, stack)

@@ -46,7 +46,7 @@ pytestmark = [
     pytest.mark.skipif(bindir() is None, reason="needs PostgreSQL: apt-get install postgresql"),
 ]
 
-BATCH = int(os.environ.get("SCALE_MEETINGS", "24"))  # meetings per batch (two batches)
+BATCH = int(os.environ.get("SCALE_MEETINGS", "12"))  # meetings per batch (two batches)
 WORKER_LIMIT = int(os.environ.get("SCALE_WORKER_LIMIT", "6"))  # flow runs at once per worker
 BUCKET = "scale-out"
 DEPLOYMENT = "capture-meeting/capture-meeting"
@@ -209,7 +209,7 @@ async def _batch(fleet: Fleet, batch: int) -> float:
     start = time.monotonic()
     ids = await _fan_out(_links(batch))
     try:
-        runs = await _wait_all(ids, limit_seconds=300)
+        runs = await _wait_all(ids, limit_seconds=600)
     except TimeoutError as exc:
         raise AssertionError(f"{exc}\n{fleet.tail()}") from None
     elapsed = time.monotonic() - start
