@@ -345,19 +345,8 @@ def catalogue(job: CaptureJob, bot_id: str, left: BotLeft, archived: Archived) -
 
 def catalogue_in_progress(job: CaptureJob, bot_id: str, expected_end: dt.datetime) -> None:
     """Record that the bot exists, before any wait: a crash from here on loses no bot."""
-    request = job.request
-    record = catalog.bot_record(
-        bot_id=bot_id,
-        request_id=job.key,
-        bot_name=request.bot_name,
-        meeting_link=request.meeting_link,
-        platform=platform_from_link(request.meeting_link),
-        outcome=Outcome.IN_PROGRESS.value,
-        created_at=job.created_at,
-        join_at=request.join_at,
-        expected_end_at=expected_end,
-        custom_attributes=request.custom_attributes,
-        run_id=job.run_id,
+    record = _request_record(
+        job, bot_id, outcome=Outcome.IN_PROGRESS.value, expected_end_at=expected_end
     )
     _write(job, record, [], [])
 
@@ -372,28 +361,37 @@ def catalogue_failure(job: CaptureJob, bot_id: str, reason: str) -> bool:
         "bots",
         job.catalog_root,
         filters=[("bot_id", "==", bot_id)],
-        columns=["outcome", "meeting_date", "expected_end_at"],
+        columns=["outcome"],
         storage_options=job.settings.storage_options(),
     )
     if any(o not in (Outcome.IN_PROGRESS, Outcome.FAILED) for o in known["outcome"]):
         return False
+    record = _request_record(
+        job,
+        bot_id,
+        final_status=BotState.UNKNOWN.value,
+        outcome=Outcome.FAILED.value,
+        reason=reason,
+    )
+    _write(job, record, [], [])
+    return True
+
+
+def _request_record(job: CaptureJob, bot_id: str, **fields: Any) -> catalog.BotRecord:
+    """A `bots` row from what the request says (no manifests): in progress, or failed."""
     request = job.request
-    record = catalog.bot_record(
+    return catalog.bot_record(
         bot_id=bot_id,
         request_id=job.key,
         bot_name=request.bot_name,
         meeting_link=request.meeting_link,
         platform=platform_from_link(request.meeting_link),
-        final_status=BotState.UNKNOWN.value,
-        outcome=Outcome.FAILED.value,
-        reason=reason,
         created_at=job.created_at,
         join_at=request.join_at,
         custom_attributes=request.custom_attributes,
         run_id=job.run_id,
+        **fields,
     )
-    _write(job, record, [], [])
-    return True
 
 
 def _write(
