@@ -76,6 +76,17 @@ class Settings(BaseSettings):
         default=3600.0, gt=0, description="How long to wait for manifests after the bot left."
     )
     archive_concurrency: int = Field(default=4, ge=1, description="Files copied at once per bot.")
+    retention_hours: int | None = Field(
+        default=None,
+        ge=1,
+        description="Sent as recording_config.retention (timed, hours) when a bot is created: "
+        "how long MeetStream keeps its recordings. Unset: MeetStream's own default.",
+    )
+    delete_after_archive: bool = Field(
+        default=False,
+        description="Delete a bot's data at MeetStream (DELETE /bots/{id}/delete) once every "
+        "file is archived, verified (size and sha256) and committed to the catalog.",
+    )
 
     def require_api_key(self) -> str:
         """Return the API key, or raise MissingApiKeyError saying what to set."""

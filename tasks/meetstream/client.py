@@ -41,6 +41,7 @@ from tasks.meetstream.models import (
     VideoManifest,
 )
 from tasks.meetstream.polling import wait_until
+from tasks.meetstream.timeline import SpeakerTimeline
 from tasks.meetstream.transport import RetryPolicy, Sleep, Transport, parse
 from tasks.settings import Settings
 
@@ -164,6 +165,10 @@ class MeetStreamClient:
             "deduplication_key": deduplication_key,
         }
         body.update({k: v for k, v in optional.items() if v is not None})
+        retention = self._settings.retention_hours
+        if retention is not None and not (extra and "recording_config" in extra):
+            # Documented defaults disagree (kept forever / 24 h / 720 h): always send it.
+            body["recording_config"] = {"retention": {"type": "timed", "hours": retention}}
         if extra and (clash := sorted(body.keys() & extra.keys())):
             raise ValueError(f"extra repeats arguments of create_bot: {', '.join(clash)}")
         body.update(extra or {})
@@ -213,6 +218,21 @@ class MeetStreamClient:
     async def get_participants(self, bot_id: str) -> list[MeetingParticipant]:
         """One entry per device (one person on two devices is two entries)."""
         return await self._get(bot_id, "get_participants", _participants)
+
+    async def get_speaker_timeline(self, bot_id: str) -> SpeakerTimeline:
+        """Who spoke when (byte offsets into 16-bit PCM). NotReadyError while processing."""
+        return await self._get(bot_id, "get_speaker_timeline", SpeakerTimeline.model_validate)
+
+    async def delete_bot_data(self, bot_id: str) -> int | None:
+        """Delete the bot's recordings and media at MeetStream (`DELETE /bots/{id}/delete`).
+
+        Irreversible: call it only once every file is archived and verified. Returns
+        `deleted_objects` (None if the answer does not say).
+        """
+        path = f"/bots/{_checked_bot_id(bot_id)}/delete"
+        _, data = await self._transport.request_json("delete", "DELETE", path, key=self._key())
+        count = data.get("deleted_objects") if isinstance(data, dict) else None
+        return count if isinstance(count, int) and not isinstance(count, bool) else None
 
     # Bounded waits --------------------------------------------------------------------------
 
@@ -268,6 +288,19 @@ class MeetStreamClient:
     ) -> VideoManifest:
         """Poll get_recording_streams while it answers "not ready". Raises WaitTimeoutError."""
         check, what = partial(self.get_recording_streams, bot_id), f"video streams of bot {bot_id}"
+        return await self._wait(check, what, timeout, (initial_interval, max_interval))
+
+    async def wait_for_speaker_timeline(
+        self,
+        bot_id: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - poll deadline, see tasks.meetstream.polling
+        initial_interval: float = 5.0,
+        max_interval: float = 75.0,
+    ) -> SpeakerTimeline:
+        """Poll get_speaker_timeline while it answers "not ready". Raises WaitTimeoutError."""
+        check = partial(self.get_speaker_timeline, bot_id)
+        what = f"speaker timeline of bot {bot_id}"
         return await self._wait(check, what, timeout, (initial_interval, max_interval))
 
     async def _wait(
