@@ -30,6 +30,7 @@ from simulator.admin import admin_routes, pump
 from simulator.downloads import media
 from simulator.faults import FaultRule
 from simulator.media import list_files
+from simulator.meeting import Event
 from simulator.state import ApiError, SimulatorConfig, SimulatorState
 
 Handler = Callable[[Request, SimulatorState, FaultRule | None], Awaitable[manifests.Answer]]
@@ -166,9 +167,18 @@ def _remove(request: Request, state: SimulatorState, bot: Any, _: Any) -> manife
 
 
 def _delete(request: Request, state: SimulatorState, bot: Any, _: Any) -> manifests.Answer:
-    with state.lock:
-        state.bots.pop(bot.bot_id, None)
-    count = len(list_files(bot.plan())) if bot.timeline().recording_length else 0
+    """Delete the bot's data: later calls and media URLs answer 404, `data_deletion` is sent.
+
+    Inferred: a bot still in the call answers 409 (the contract documents only the 200).
+    """
+    t, tl = state.bot_time(bot), bot.timeline()
+    if t < tl.stopped_at:
+        return 409, {"message": "The bot is still in the meeting; remove it first."}
+    count = len(list_files(bot.plan())) if tl.recording_length else 0
+    status = tl.status_at(t)
+    bot.deleted = Event(
+        t, "data_deletion", status, "Bot data deleted", extra={"deleted_objects": count}
+    )
     return 200, {"message": "Bot data deleted.", "bot_id": bot.bot_id, "deleted_objects": count}
 
 

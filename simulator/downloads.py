@@ -85,6 +85,8 @@ async def media(request: Request) -> Response:
     if problem is not None:
         return _s3_error(403, *problem, path)
     bot = state.bots.get(bot_id)
+    if bot is not None and bot.deleted is not None:
+        bot = None  # its data was deleted: every URL answers 404, as a deleted S3 object
     plan = bot.plan() if bot is not None else None
     f = (
         find_file(plan, request.path_params["kind"], request.path_params["filename"])

@@ -219,6 +219,15 @@ def participants(state: SimulatorState, bot: Bot) -> Answer:
         return 200, []
     left = t >= tl.stopped_at
     stamp = state.iso(bot.created_at + min(t, tl.stopped_at))
+    plan = bot.plan()
+    streams = [*plan.audio, *plan.webcams, *plan.screenshares]
+
+    def ids(i: int, name: str) -> list[str]:
+        # Inferred: a device lists the ids of every stream it produced (audio, webcam and
+        # screen share); one that produced none lists the id it would have had.
+        mine = dict.fromkeys(s.stream_id for s in streams if s.participant == i)
+        return list(mine) or [stream_id(bot.link, i, name)]
+
     return 200, [
         {
             "deviceId": f"devices/{100 + i}",
@@ -227,7 +236,7 @@ def participants(state: SimulatorState, bot: Bot) -> Answer:
             "profilePicture": None,
             "status": 2 if left else 1,
             "humanized_status": "left" if left else "joined",
-            "streamIds": [stream_id(bot.link, i, p.name)],
+            "streamIds": ids(i, p.name),
             "lastUpdated": stamp,
         }
         for i, p in enumerate(bot.script.participants)

@@ -60,7 +60,7 @@ class Event:
     message: str
     bot_event: str | None = None
     status_code: int = 200
-    extra: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -208,6 +208,12 @@ class Bot:
     in_call_limit: float = 14400.0
     removed_at: float | None = None
     sent_events: set[str] = field(default_factory=set)
+    deleted: Event | None = None  # the `data_deletion` event, once DELETE .../delete ran
+
+    def events(self) -> tuple[Event, ...]:
+        """Every webhook event of this bot: its timeline's, then a data deletion."""
+        events = self.timeline().events
+        return (*events, self.deleted) if self.deleted is not None else events
 
     @property
     def callback_url(self) -> str | None:

@@ -145,7 +145,7 @@ class SimulatorState:
 
     def get_bot(self, bot_id: str) -> Bot:
         bot = self.bots.get(bot_id)
-        if bot is None:
+        if bot is None or bot.deleted is not None:  # deleted bots stay, for their webhook
             raise ApiError(404, "Bot not found.")
         return bot
 

@@ -113,7 +113,7 @@ class WebhookDispatcher:
                 continue
             due = [
                 e
-                for e in bot.timeline().events
+                for e in bot.events()
                 if e.at <= now - bot.created_at and e.event not in bot.sent_events
             ]
             for event in due:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -33,10 +34,15 @@ from pydantic import BaseModel, Field
 from tasks import archive, catalog
 from tasks.archive import plan
 from tasks.archive.storage import open_root, sweep_partial_files
-from tasks.catalog import join
+from tasks.catalog import join, speech
 from tasks.job import BotLeft, CaptureJob, CaptureResult, Outcome
 from tasks.meetstream.client import MeetStreamClient
-from tasks.meetstream.errors import NotFoundError, NotReadyError, UnexpectedResponseError
+from tasks.meetstream.errors import (
+    NotFoundError,
+    NotReadyError,
+    UnexpectedResponseError,
+    WaitTimeoutError,
+)
 from tasks.meetstream.models import (
     ArchivedMedia,
     AudioManifest,
@@ -47,6 +53,7 @@ from tasks.meetstream.models import (
     MixedAudio,
     VideoManifest,
 )
+from tasks.meetstream.timeline import SpeakerTimeline
 from tasks.request import MeetingRequest, platform_from_link
 from tasks.settings import Settings
 
@@ -91,6 +98,8 @@ class Manifests(BaseModel):
     mixed: MixedAudio | None = None
     composite: CompositeVideo | None = None
     attendees: list[MeetingParticipant] = Field(default_factory=list)
+    timeline: SpeakerTimeline | None = None  # holds no URL (see tasks.meetstream.timeline)
+    timeline_status: catalog.SpeakerTimelineState | None = None
 
     def without_urls(self) -> Manifests:
         """A copy safe to return from a task, log or persist: every URL blanked."""
@@ -124,6 +133,7 @@ async def fetch_manifests(
     """
     if state.produced_no_media:
         return Manifests()
+    started = time.monotonic()
     audio = await client.wait_for_audio_streams(
         bot_id,
         timeout=deadline_seconds,
@@ -139,8 +149,16 @@ async def fetch_manifests(
     mixed = await _optional(client.get_audio(bot_id))
     composite = await _optional(client.get_video(bot_id))
     attendees = await _attendees(client, bot_id)
+    left = max(1.0, deadline_seconds - (time.monotonic() - started))
+    timeline, status = await _timeline(client, bot_id, left, (poll_interval, poll_max_interval))
     return Manifests(
-        audio=audio, video=video, mixed=mixed, composite=composite, attendees=attendees
+        audio=audio,
+        video=video,
+        mixed=mixed,
+        composite=composite,
+        attendees=attendees,
+        timeline=timeline,
+        timeline_status=status,
     )
 
 
@@ -159,6 +177,24 @@ async def _attendees(client: MeetStreamClient, bot_id: str) -> list[MeetingParti
         return await client.get_participants(bot_id)
     except (NotFoundError, NotReadyError, UnexpectedResponseError):
         return []
+
+
+async def _timeline(
+    client: MeetStreamClient, bot_id: str, seconds: float, every: tuple[float, float]
+) -> tuple[SpeakerTimeline | None, catalog.SpeakerTimelineState]:
+    """The speaker timeline, polled within what is left of the processing deadline. A
+    missing one is a fact for the bots row (`speaker_timeline`), never a failed capture."""
+    try:
+        timeline = await client.wait_for_speaker_timeline(
+            bot_id, timeout=seconds, initial_interval=every[0], max_interval=every[1]
+        )
+    except NotFoundError:
+        return None, "missing"
+    except WaitTimeoutError:
+        return None, "not_ready"
+    except UnexpectedResponseError:
+        return None, "malformed"
+    return timeline, "available" if timeline.usable_chunks() else "empty"
 
 
 async def archive_media(
@@ -306,18 +342,24 @@ def catalogue(job: CaptureJob, bot_id: str, left: BotLeft, archived: Archived) -
     link = request.meeting_link or left.meeting_link or ""
     bot_name = request.bot_name or left.bot_name or ""
     platform = left.platform or platform_from_link(link)
+    # The bot may list itself as a participant; it is not an attendee without media.
+    attendees = [
+        a
+        for a in manifests.attendees
+        if join.normalize_name(a.display_name or "") != join.normalize_name(bot_name)
+    ]
+    turns = speech.merge_turns(manifests.timeline)
     participants = join.join_participants(
         bot_id,
         manifests.audio,
         manifests.video,
         archived.media,
         platform=platform,
-        # The bot may list itself as a participant; it is not an attendee without media.
-        attendees=[
-            a
-            for a in manifests.attendees
-            if join.normalize_name(a.display_name or "") != join.normalize_name(bot_name)
-        ],
+        attendees=attendees,
+        talk_by_device=speech.talk_by_device(turns),
+    )
+    participants, turn_rows = speech.attribute(
+        bot_id, turns, participants, attendees, timeline_known=manifests.timeline is not None
     )
     outcome, reason = outcome_for(left.state, archived)
     record = catalog.bot_record(
@@ -338,8 +380,10 @@ def catalogue(job: CaptureJob, bot_id: str, left: BotLeft, archived: Archived) -
         participants=participants,
         custom_attributes=request.custom_attributes,
         run_id=job.run_id,
+        speaker_timeline=manifests.timeline_status,
+        speech_turns=len(turn_rows) if manifests.timeline is not None else None,
     )
-    _write(job, record, archived.media, participants)
+    _write(job, record, archived.media, participants, turn_rows)
     return _result(record, missing=len(archived.missing))
 
 
@@ -399,12 +443,14 @@ def _write(
     record: catalog.BotRecord,
     media: Sequence[ArchivedMedia],
     participants: Sequence[join.ParticipantRow],
+    turns: Sequence[speech.SpeechRow] | None = None,
 ) -> None:
     catalog.write_bot(
         job.catalog_root,
         bot=record,
         media=media,
         participants=participants,
+        speech=turns,
         storage_options=job.settings.storage_options(),
     )
 

@@ -46,12 +46,15 @@ from tasks.catalog.schema import (
     SCHEMA_VERSION,
     TABLE_SCHEMAS,
     BotRecord,
+    SpeakerTimelineState,
     bot_record,
     bots_table,
     media_table,
     participants_table,
     redact_meeting_link,
+    speech_table,
 )
+from tasks.catalog.speech import SpeechRow
 from tasks.meetstream.models import ArchivedMedia
 from tasks.settings import resolve_root
 
@@ -61,6 +64,7 @@ __all__ = [
     "BotRecord",
     "CatalogConflictError",
     "RetryPolicy",
+    "SpeakerTimelineState",
     "bot_record",
     "dataset",
     "delta_storage_options",
@@ -71,6 +75,7 @@ __all__ = [
     "retry_conflicts",
     "table_uri",
     "write_bot",
+    "write_bot_row",
 ]
 
 # A pyarrow Expression, or DNF tuples as pyarrow.parquet takes them.
@@ -79,7 +84,8 @@ Filters = Any
 AsOf = int | str | datetime | None
 T = TypeVar("T")
 
-WRITE_ORDER = ("media", "participants", "bots")  # bots last: its row vouches for the others
+# bots last: its row vouches for the others
+WRITE_ORDER = ("media", "participants", "speech", "bots")
 SCHEMA_VERSION_KEY = "meetstream.schema_version"
 _WRITER = WriterProperties(compression="ZSTD")
 # Delta-rs retries conflicts it can resolve itself (e.g. appends to other files) this often.
@@ -253,9 +259,13 @@ def write_bot(
     bot: BotRecord,
     media: Sequence[ArchivedMedia],
     participants: Sequence[ParticipantRow],
+    speech: Sequence[SpeechRow] | None = None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Replace every catalog row of `bot.bot_id` with these rows: one commit per table.
+
+    `speech=None` leaves the bot's `speech` rows as they are (an in-progress or failure row
+    knows nothing about speech; skipping the table saves a commit on the hot path).
 
     Blocking (call it from a thread in async code). Raises ValueError for rows of another
     bot or a value that looks like a presigned URL (nothing is written then), and
@@ -263,17 +273,29 @@ def write_bot(
     """
     stray = sum(m.bot_id != bot.bot_id for m in media)
     stray += sum(p.bot_id != bot.bot_id for p in participants)
+    stray += sum(t.bot_id != bot.bot_id for t in speech or ())
     if stray:
-        raise ValueError(f"{stray} media/participant rows belong to another bot")
+        raise ValueError(f"{stray} media/participant/speech rows belong to another bot")
     # Build (and guard) all three tables before touching storage.
     tables = {
         "bots": bots_table(bot),
         "media": media_table(media, bot.meeting_date),
         "participants": participants_table(participants, bot.meeting_date),
     }
+    if speech is not None:
+        tables["speech"] = speech_table(speech, bot.meeting_date)
     options = delta_storage_options(storage_options, root)
     for name in WRITE_ORDER:
-        _replace_rows(name, root, bot.bot_id, tables[name], options)
+        if name in tables:
+            _replace_rows(name, root, bot.bot_id, tables[name], options)
+
+
+def write_bot_row(
+    root: str, bot: BotRecord, storage_options: Mapping[str, Any] | None = None
+) -> None:
+    """Replace only the `bots` row of `bot.bot_id` (e.g. to record a data deletion)."""
+    options = delta_storage_options(storage_options, root)
+    _replace_rows("bots", root, bot.bot_id, bots_table(bot), options)
 
 
 def _as_of(value: AsOf) -> int | datetime | None:

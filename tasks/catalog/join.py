@@ -19,12 +19,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from tasks.catalog.identity import Side, resolve_namesakes, stream_ids
 from tasks.meetstream.models import (
     ArchivedMedia,
     AudioManifest,
@@ -34,6 +35,9 @@ from tasks.meetstream.models import (
 )
 
 Match = Literal["both", "audio_only", "video_only", "ambiguous", "no_media"]
+# How a row's entries were tied together: by unique name, by a device's stream ids, by the
+# speaker timeline's talk time (tasks.catalog.identity), or not at all (`ambiguous`).
+MatchMethod = Literal["name", "device", "timeline", "ambiguous"]
 Isolation = Literal["isolated", "active_speaker_mix", "none", "unknown"]
 
 SPEAKER_CAP = 16  # concurrent per-participant audio streams MeetStream records (api §5)
@@ -94,6 +98,10 @@ class ParticipantRow(BaseModel):
     camera_cap_reached: bool = False
     audio_possibly_capped: bool = False
     audio_isolation: Isolation = "unknown"
+    device_id: str | None = None
+    match_method: MatchMethod = "name"
+    speech_turns: int | None = None  # from the speaker timeline (None: no timeline)
+    talk_seconds: float | None = None
 
 
 @dataclass
@@ -106,6 +114,12 @@ class _Draft:
     audio: ParticipantStreams | None = None
     webcam: ParticipantStreams | None = None
     screens: list[ParticipantStreams] = field(default_factory=list)
+    method: MatchMethod = "name"
+    device_id: str | None = None
+
+    def stream_ids(self) -> set[str]:
+        entries = [e for e in (self.audio, self.webcam, *self.screens) if e is not None]
+        return set().union(*(stream_ids(e) for e in entries))
 
 
 def _entries(manifest: AudioManifest | VideoManifest | None) -> list[ParticipantStreams]:
@@ -126,42 +140,109 @@ def _ambiguous_keys(*sides: list[ParticipantStreams]) -> set[str]:
     return keys
 
 
+def _devices_named(key: str, attendees: Sequence[MeetingParticipant]) -> list[MeetingParticipant]:
+    return [
+        a
+        for a in attendees
+        if a.device_id
+        and key in {normalize_name(n) for n in (a.display_name, a.full_name) if n is not None}
+    ]
+
+
+def _resolved(
+    ambiguous: set[str],
+    sides: Sequence[tuple[Side, list[ParticipantStreams]]],
+    attendees: Sequence[MeetingParticipant],
+    talk_by_device: Mapping[str, float],
+) -> dict[int, _Draft]:
+    """`{id(entry): draft}` for the entries of ambiguous names that device evidence decides."""
+    out: dict[int, _Draft] = {}
+    for key in sorted(ambiguous - {""}):
+        entries = [
+            (side, p) for side, ps in sides for p in ps if normalize_name(p.participant_name) == key
+        ]
+        people = resolve_namesakes(entries, _devices_named(key, attendees), talk_by_device)
+        for person in people or ():
+            has_video = person.webcam is not None or bool(person.screens)
+            match: Match = (
+                "both"
+                if person.audio and person.webcam
+                else "audio_only"
+                if person.audio
+                else "video_only"
+            )
+            if person.audio is None and not has_video:
+                continue
+            draft = _Draft(key, match, audio=person.audio, webcam=person.webcam)
+            draft.screens = list(person.screens)
+            draft.method, draft.device_id = person.method, person.device_id
+            for entry in (person.audio, person.webcam, *person.screens):
+                if entry is not None:
+                    out[id(entry)] = draft
+    return out
+
+
 def _drafts(
     audio: list[ParticipantStreams],
     webcams: list[ParticipantStreams],
     screens: list[ParticipantStreams],
+    attendees: Sequence[MeetingParticipant] = (),
+    talk_by_device: Mapping[str, float] | None = None,
 ) -> list[_Draft]:
     ambiguous = _ambiguous_keys(audio, webcams, screens)
+    sides: list[tuple[Side, list[ParticipantStreams]]] = [
+        ("audio", audio),
+        ("webcam", webcams),
+        ("screen", screens),
+    ]
+    resolved = _resolved(ambiguous, sides, attendees, talk_by_device or {})
     drafts: list[_Draft] = []
     joined: dict[str, _Draft] = {}
-    for p in audio:
-        key = normalize_name(p.participant_name)
-        draft = _Draft(key, "ambiguous" if key in ambiguous else "audio_only", audio=p)
-        drafts.append(draft)
-        if key not in ambiguous:
-            joined[key] = draft
-    for p in webcams:
-        key = normalize_name(p.participant_name)
-        if key in joined:
-            joined[key].webcam = p
-            joined[key].match = "both"
-            continue
-        draft = _Draft(key, "ambiguous" if key in ambiguous else "video_only", webcam=p)
-        drafts.append(draft)
-        if key not in ambiguous:
-            joined[key] = draft
-    for p in screens:
-        key = normalize_name(p.participant_name)
-        if key in joined:
-            joined[key].screens.append(p)
-            continue
-        # A presenter with no other row is a video-side participant; an ambiguous presenter
-        # gets a row of its own, since we cannot tell which namesake shared the screen.
-        draft = _Draft(key, "ambiguous" if key in ambiguous else "video_only", screens=[p])
-        drafts.append(draft)
-        if key not in ambiguous:
-            joined[key] = draft
+    for side, entries in sides:
+        for p in entries:
+            person = resolved.get(id(p))
+            if person is not None:  # a namesake told apart by device evidence
+                if all(d is not person for d in drafts):
+                    drafts.append(person)
+                continue
+            key = normalize_name(p.participant_name)
+            if key in joined and side != "audio":
+                if side == "webcam":
+                    joined[key].webcam = p
+                    joined[key].match = "both"
+                else:
+                    joined[key].screens.append(p)
+                continue
+            # A presenter with no other row is a video-side participant; an ambiguous
+            # presenter gets a row of its own (we cannot tell which namesake shared).
+            draft = _Draft(key, "audio_only" if side == "audio" else "video_only")
+            if side == "audio":
+                draft.audio = p
+            elif side == "webcam":
+                draft.webcam = p
+            else:
+                draft.screens = [p]
+            if key in ambiguous:
+                draft.match, draft.method = "ambiguous", "ambiguous"
+            else:
+                joined[key] = draft
+            drafts.append(draft)
     return drafts
+
+
+def _identify(drafts: Sequence[_Draft], attendees: Sequence[MeetingParticipant]) -> None:
+    """Give each draft without one the device id its stream ids (or unique name) point to."""
+    for d in drafts:
+        if d.device_id is not None:
+            continue
+        ids = d.stream_ids()
+        listed = {
+            str(a.device_id) for a in attendees if a.device_id and ids.intersection(a.stream_ids)
+        }
+        if not listed and d.match != "ambiguous":
+            listed = {str(a.device_id) for a in _devices_named(d.key, attendees)}
+        if len(listed) == 1:
+            d.device_id = listed.pop()
 
 
 def _absent(attendees: Sequence[MeetingParticipant], drafts: Sequence[_Draft]) -> list[_Draft]:
@@ -243,6 +324,7 @@ def join_participants(
     *,
     platform: str | None,
     attendees: Sequence[MeetingParticipant] | None = None,
+    talk_by_device: Mapping[str, float] | None = None,
 ) -> list[ParticipantRow]:
     """Full outer join of audio participants, webcams and screen shares on normalized names,
     plus a `no_media` row for each attendee (`get_participants`) none of them accounts for.
@@ -255,8 +337,9 @@ def join_participants(
     speaker_cap, camera_cap = speaker_cap_reached(audio), camera_cap_reached(video)
     name_counts = Counter(p.participant_name for p in audio_entries)
     flags = (speaker_cap, camera_cap)
-    drafts = _drafts(audio_entries, webcams, screens)
+    drafts = _drafts(audio_entries, webcams, screens, attendees or (), talk_by_device)
     drafts += _absent(attendees or (), drafts)
+    _identify(drafts, attendees or ())
     return [_row(bot_id, d, media, name_counts, flags, platform) for d in drafts]
 
 
@@ -299,6 +382,8 @@ def _row(
         camera_cap_reached=caps[1],
         audio_possibly_capped=caps[0] and d.audio is None,
         audio_isolation=_isolation(platform, d.audio is not None),
+        device_id=d.device_id,
+        match_method=d.method,
     )
 
 

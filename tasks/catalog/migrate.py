@@ -37,7 +37,7 @@ from fsspec import AbstractFileSystem
 from fsspec.core import url_to_fs
 
 from tasks.catalog import delta_storage_options, open_table, retry_conflicts, table_uri
-from tasks.catalog.schema import PARTITION, TABLE_SCHEMAS, TABLES
+from tasks.catalog.schema import PARTITION, TABLE_SCHEMAS
 from tasks.settings import resolve_root
 
 __all__ = ["MIGRATION_APP_ID", "TableMigration", "format_report", "migrate"]
@@ -47,6 +47,7 @@ BACKUP_DIR = "_previous_layout"
 SOURCES_KEY = b"meetstream_catalog.compacted_from"
 _OLD_FILE = re.compile(r"/meeting_date=(\d{4}-\d{2}-\d{2})/(bot-|part-compacted-)[^/]*\.parquet$")
 _WRITE_ORDER = ("media", "participants", "bots")
+TABLES = ("bots", "media", "participants")  # the previous layout had no `speech` table
 
 
 @dataclass

@@ -27,11 +27,15 @@ from tasks.meetstream.models import ArchivedMedia, AudioManifest, VideoManifest
 
 SCHEMA_VERSION = 2  # v2: Delta tables, `meeting_date` a real date32 column of the data
 PARTITION = "meeting_date"
-TABLES = ("bots", "media", "participants")
+TABLES = ("bots", "media", "participants", "speech")
 
 Outcome = Literal[
     "in_progress", "captured", "partial", "no_media", "denied", "not_allowed", "error", "failed"
 ]
+
+# `available`: rows in `speech`; `empty`: nobody spoke; `missing`: MeetStream has none (404);
+# `not_ready`: still 202 at the processing deadline; `malformed`: an answer we cannot read.
+SpeakerTimelineState = Literal["available", "empty", "missing", "not_ready", "malformed"]
 
 _TS = pa.timestamp("us", tz="UTC")
 _STRINGS = pa.list_(pa.string())
@@ -74,6 +78,11 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
             _f("run_id", pa.string()),
             # Added without a version bump: a nullable column merges into the table schema.
             _f("expected_end_at", _TS),
+            # Issue 13, also nullable and appended: the speaker timeline and data deletion.
+            _f("speaker_timeline", pa.string()),
+            _f("speech_turns", pa.int64()),
+            _f("deleted_at", _TS),
+            _f("deleted_objects", pa.int64()),
         ],
     ),
     "media": pa.schema(
@@ -122,6 +131,26 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
             _f("camera_cap_reached", pa.bool_()),
             _f("audio_possibly_capped", pa.bool_()),
             _f("audio_isolation", pa.string()),
+            _f("device_id", pa.string()),
+            _f("match_method", pa.string()),
+            _f("speech_turns", pa.int64()),
+            _f("talk_seconds", pa.float64()),
+        ],
+    ),
+    "speech": pa.schema(
+        [
+            _f("bot_id", pa.string(), nullable=False),
+            _f(PARTITION, pa.date32(), nullable=False),
+            _f("turn_index", pa.int64(), nullable=False),
+            _f("participant_name", pa.string()),
+            _f("participant_key", pa.string()),
+            _f("device_id", pa.string()),
+            _f("audio_stream_id", pa.string()),
+            _f("start_seconds", pa.float64()),
+            _f("end_seconds", pa.float64()),
+            _f("duration_seconds", pa.float64()),
+            _f("started_at", _TS),
+            _f("chunks", pa.int64()),
         ],
     ),
 }
@@ -196,13 +225,17 @@ class BotRecord(BaseModel):
     custom_attributes: dict[str, Any] = Field(default_factory=dict)
     run_id: str | None = None
     expected_end_at: datetime | None = None
+    speaker_timeline: SpeakerTimelineState | None = None
+    speech_turns: int | None = None
+    deleted_at: datetime | None = None
+    deleted_objects: int | None = None
 
     @field_validator("meeting_link_redacted")
     @classmethod
     def _redact(cls, value: str | None) -> str | None:
         return redact_meeting_link(value) if value else value
 
-    @field_validator("created_at", "left_at", "collected_at", "expected_end_at")
+    @field_validator("created_at", "left_at", "collected_at", "expected_end_at", "deleted_at")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         if value is None:
@@ -230,6 +263,8 @@ def bot_record(
     custom_attributes: Mapping[str, Any] | None = None,
     run_id: str | None = None,
     expected_end_at: datetime | None = None,
+    speaker_timeline: str | None = None,
+    speech_turns: int | None = None,
 ) -> BotRecord:
     """The `bots` row of one capture, with counts and flags from `summarize_bot`.
 
@@ -258,6 +293,8 @@ def bot_record(
         "custom_attributes": dict(custom_attributes or {}),
         "run_id": run_id,
         "expected_end_at": expected_end_at,
+        "speaker_timeline": speaker_timeline,
+        "speech_turns": speech_turns,
         **summarize_bot(audio, video, media).model_dump(),
     }
     return BotRecord.model_validate(fields)
@@ -287,6 +324,10 @@ def media_table(media: Sequence[ArchivedMedia], day: date) -> pa.Table:
 
 def participants_table(rows: Sequence[ParticipantRow], day: date) -> pa.Table:
     return _table("participants", [{**r.model_dump(), PARTITION: day} for r in rows])
+
+
+def speech_table(rows: Sequence[BaseModel], day: date) -> pa.Table:
+    return _table("speech", [{**r.model_dump(), PARTITION: day} for r in rows])
 
 
 def _table(name: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:

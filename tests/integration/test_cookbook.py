@@ -47,6 +47,9 @@ def test_the_cookbook_has_every_question_the_data_team_asks() -> None:
         "The media files of one person across meetings",
         "Failed captures and why",
         "Who attended but left no media",
+        "Overlapping speech and interruptions per meeting",
+        "Talk time on Teams",
+        "Speakers beyond the 16-stream cap",
     ]
 
 
@@ -77,16 +80,44 @@ def test_spoke_but_no_video(demo_catalog: str) -> None:
     ]
 
 
-def test_ambiguous_names(demo_catalog: str) -> None:
-    assert rows(QUERIES["Ambiguous names"], demo_catalog) == [
-        {
-            "platform": "google_meet",
-            "meeting": "https://meet.google.com/abc-defg-hij",
-            "participant_name": "Alex Kim",
-            "entries": 4,
-            "audio_files": 2,
-            "webcam_segments": 2,
-        }
+def test_ambiguous_names_the_demo_namesakes_are_resolved_by_device(demo_catalog: str) -> None:
+    assert rows(QUERIES["Ambiguous names"], demo_catalog) == []
+    alex = rows(
+        "select match, match_method, device_id, audio_seconds, talk_seconds, webcam_segments "
+        "from participants where participant_name = 'Alex Kim' order by device_id",
+        demo_catalog,
+    )
+    assert alex == [
+        {"match": "both", "match_method": "device", "device_id": "devices/100",
+         "audio_seconds": 220.0, "talk_seconds": 220.0, "webcam_segments": 1},
+        {"match": "both", "match_method": "device", "device_id": "devices/101",
+         "audio_seconds": 230.0, "talk_seconds": 230.0, "webcam_segments": 1},
+    ]  # fmt: skip
+
+
+def test_overlapping_speech_and_interruptions(demo_catalog: str) -> None:
+    found = rows(QUERIES["Overlapping speech and interruptions per meeting"], demo_catalog)
+    assert [(r["meeting"], r["interruptions"], r["overlap_seconds"]) for r in found] == [
+        ("https://meet.google.com/abc-defg-hij", 1, 10.0),  # the two Alex Kims, 140-150 s
+        ("https://zoom.us/j/1000000018", 16, 160.0),
+    ]
+
+
+def test_talk_time_on_teams_comes_from_the_timeline(demo_catalog: str) -> None:
+    found = rows(QUERIES["Talk time on Teams"], demo_catalog)
+    assert [(r["participant_name"], r["talk_seconds"], r["speech_turns"]) for r in found] == [
+        ("Emma Davis", 240.0, 1),
+        ("Noah Wilson", 240.0, 1),
+        ("Olivia Brown", 240.0, 1),
+    ]
+    assert {r["match"] for r in found} == {"video_only"}
+
+
+def test_speakers_beyond_the_cap_are_in_the_timeline(demo_catalog: str) -> None:
+    found = rows(QUERIES["Speakers beyond the 16-stream cap"], demo_catalog)
+    assert [(r["participant_name"], r["turns"], r["talk_seconds"]) for r in found] == [
+        ("Ines Duarte", 2, 35.0),
+        ("Jonas Weber", 2, 35.0),
     ]
 
 

@@ -32,6 +32,7 @@ SAM = {
 
 
 async def _fetch(api: Any, client: Any) -> list[str]:
+    api.add(404, {"message": "Bot not found."})  # no speaker timeline: not a failure either
     manifests = await fetch_manifests(
         client,
         "b1",
@@ -40,7 +41,9 @@ async def _fetch(api: Any, client: Any) -> list[str]:
         poll_interval=1,
         poll_max_interval=1,
     )
-    assert api.requests[-1].url.path.endswith("/get_participants")
+    assert api.requests[-2].url.path.endswith("/get_participants")
+    assert manifests.timeline is None
+    assert manifests.timeline_status == "missing"
     kept = manifests.without_urls()
     assert kept.attendees == manifests.attendees
     text = kept.model_dump_json()

@@ -36,6 +36,7 @@ from tasks.catalog.schema import (
     assert_compatible,
     redact_meeting_link,
 )
+from tasks.catalog.speech import SpeechRow
 from tasks.meetstream.models import ArchivedMedia, AudioManifest
 
 DAY = dt.date(2025, 3, 14)
@@ -78,7 +79,21 @@ def write(
     bot = BotRecord.model_validate(
         {"bot_id": bot_id, "meeting_date": day, "platform": "zoom", **extra}
     )
-    write_bot(root, bot=bot, media=media_of(bot_id, media), participants=people_of(bot_id, people))
+    turns = [
+        SpeechRow(
+            bot_id=bot_id, turn_index=i, participant_name=f"P {i}", participant_key=f"p {i}",
+            device_id=f"d{i}", audio_stream_id="s0" if i == 0 else None, start_seconds=i,
+            end_seconds=i + 1.0, duration_seconds=1.0, started_at=None, chunks=1,
+        )
+        for i in range(people)
+    ]  # fmt: skip
+    write_bot(
+        root,
+        bot=bot,
+        media=media_of(bot_id, media),
+        participants=people_of(bot_id, people),
+        speech=turns,
+    )
 
 
 def counts(root: str) -> dict[str, int]:
@@ -93,6 +108,7 @@ def root(tmp_path: Path) -> str:
 def test_every_table_has_an_explicit_schema_with_non_null_keys_and_date() -> None:
     keys = {"bots": {"bot_id"}, "media": {"bot_id", "kind", "key"}}
     keys["participants"] = {"bot_id", "participant_key", "match"}
+    keys["speech"] = {"bot_id", "turn_index"}
     for name, schema in TABLE_SCHEMAS.items():
         assert {f.name for f in schema if not f.nullable} == keys[name] | {PARTITION}
         assert schema.field(PARTITION).type == pa.date32()  # a real column, not a dir name
@@ -195,7 +211,7 @@ def test_rewriting_a_bot_replaces_its_rows(root: str) -> None:
     media = read_table("media", root)
     assert sorted(media["bot_id"]) == ["b1", "b1", "b2"]
     write(root, "b1", media=0, people=0)
-    assert counts(root) == {"bots": 2, "media": 1, "participants": 2}
+    assert counts(root) == {"bots": 2, "media": 1, "participants": 2, "speech": 2}
 
 
 def test_a_bot_moved_to_another_date_leaves_no_rows_behind(root: str) -> None:
@@ -265,7 +281,7 @@ def test_concurrent_threads_commit_without_a_lock(root: str) -> None:
         list(pool.map(lambda b: write(root, b, media=3, people=2), bots))
     with ThreadPoolExecutor(max_workers=6) as pool:  # and once more, as a re-run storm
         list(pool.map(lambda b: write(root, b, media=1, people=2), bots))
-    assert counts(root) == {"bots": 12, "media": 12, "participants": 24}
+    assert counts(root) == {"bots": 12, "media": 12, "participants": 24, "speech": 24}
 
 
 def test_reads_push_filters_and_columns_down(root: str) -> None:

@@ -20,8 +20,8 @@ from deltalake import DeltaTable
 
 from cli.main import main
 from tasks.catalog import read_table, write_bot
-from tasks.catalog.migrate import migrate
-from tasks.catalog.schema import PARTITION, TABLE_SCHEMAS, TABLES, BotRecord
+from tasks.catalog.migrate import TABLES, migrate
+from tasks.catalog.schema import PARTITION, TABLE_SCHEMAS, BotRecord
 
 DAY, OTHER_DAY = dt.date(2025, 3, 7), dt.date(2025, 3, 8)
 SOURCES_KEY = b"meetstream_catalog.compacted_from"
