@@ -167,6 +167,9 @@ def _parser() -> argparse.ArgumentParser:
     tables.add_argument("--format", choices=("text", "json"), default="text")
     tables.set_defaults(run=_tables)
     _catalog_commands(sub)
+    from cli import export
+
+    export.add_parser(sub, _catalog_root_argument)
     return parser
 
 
