@@ -236,7 +236,10 @@ async def _capture(job: CaptureJob, *, bot_id: str | None = None) -> CaptureResu
             )
         left = await steps.wait_until_left(job, bot_id, existing=not created)
         archived = await steps.archive_media(job, bot_id, left.state)
-        return await steps.write_catalog(job, bot_id, left, archived)
+        result = await steps.write_catalog(job, bot_id, left, archived)
+        if job.settings.delete_after_archive and result.outcome is Outcome.CAPTURED:
+            await steps.delete_at_source(job, bot_id, archived)  # never raises
+        return result
     except Exception as exc:  # noqa: BLE001 - one meeting's failure must not stop others
         reason = f"{type(exc).__name__}: {redact(str(exc))}"
         if bot_id is not None:

@@ -31,7 +31,7 @@ from prefect.blocks.system import Secret
 from prefect.cache_policies import NO_CACHE
 from pydantic import SecretStr
 
-from tasks import capture
+from tasks import capture, retention
 from tasks.capture import Archived
 from tasks.job import BotLeft, CaptureJob, CaptureResult
 from tasks.meetstream.client import MeetStreamClient
@@ -238,6 +238,38 @@ async def write_catalog(
         bot_id=bot_id,
     )
     return result
+
+
+@task(name="delete-at-source", cache_policy=NO_CACHE)
+async def delete_at_source(job: CaptureJob, bot_id: str, archived: Archived) -> bool:
+    """Delete the bot's data at MeetStream if every file is archived, verified and committed
+    (`tasks.retention`). Never raises: the meeting is captured either way."""
+    m = archived.manifests
+    keys = retention.planned_keys(bot_id, m.audio, m.video, m.mixed, m.composite)
+    try:
+        async with meetstream(job.settings) as client:
+            done = await retention.delete_if_archived(
+                client, bot_id, keys, catalog_root=job.catalog_root, media_root=job.media_root,
+                storage_options=job.settings.storage_options(),
+                concurrency=job.settings.archive_concurrency,
+            )  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - a failed delete leaves the data, not the meeting
+        done = retention.Deletion(False, f"{type(exc).__name__}: {redact(str(exc))}")
+    if done.deleted and done.recorded:
+        progress(
+            "Bot %s: data deleted at MeetStream (%s objects)",
+            bot_id,
+            done.deleted_objects,
+            bot_id=bot_id,
+        )
+    else:
+        get_run_logger().warning(
+            "Bot %s: %s at MeetStream: %s",
+            bot_id,
+            "data deleted" if done.deleted else "data kept",
+            redact(done.reason),
+        )
+    return done.deleted
 
 
 @task(name="check-pending-bots", cache_policy=NO_CACHE)
