@@ -431,6 +431,15 @@ def test_tables_are_created_with_statistics_on_bot_id_only(root: str) -> None:
         assert {c.split(".", 1)[1] for c in stats if not c.startswith("partition.")} == {"bot_id"}
 
 
+def test_writers_checkpoint_every_ten_commits_so_a_fresh_open_replays_few(root: str) -> None:
+    for n in range(12):
+        write(root, f"b{n}")
+    log = Path(root) / "bots" / "_delta_log"
+    assert sorted(p.name for p in log.glob("*.checkpoint.parquet")) == [
+        "00000000000000000009.checkpoint.parquet"
+    ]
+
+
 def test_maintenance_gives_an_older_table_the_properties_once(root: str) -> None:
     from deltalake import write_deltalake
 
