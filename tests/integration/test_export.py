@@ -1,8 +1,9 @@
 """`meetstream-catalog export` on the demo catalog, loaded by the real libraries.
 
-lhotse and datasets are the `export-tests` extra (installed by `make install`). They are
-pinned to linux/x86_64/CPython 3.11, where torch's CPU wheel exists; elsewhere these tests
-skip with that reason rather than pass unseen.
+lhotse, datasets and torchcodec are the `export-tests` extra (installed by `make install`;
+FFmpeg's libraries come from Debian in `.ci/run`). They are pinned to linux/x86_64/CPython
+3.11, where torch's CPU wheel exists; elsewhere these tests skip with that reason rather
+than pass unseen.
 """
 
 from __future__ import annotations
@@ -72,24 +73,27 @@ def test_audiofolder_metadata_loads_in_datasets_with_speaker_labels(
 
 
 @needs_libs
-@pytest.mark.xfail(
-    raises=ImportError,
-    strict=True,
-    reason="datasets 5.2's Audio feature imports torchcodec (and FFmpeg) even to store a "
-    "path; not in the export-tests extra yet. Strict: passes loudly once it is installed.",
-)
-def test_audiofolder_loads_with_the_audiofolder_builder(demo_catalog: str, tmp_path: Path) -> None:
+def test_audiofolder_loads_with_the_audiofolder_builder_and_decodes(
+    demo_catalog: str, tmp_path: Path
+) -> None:
     from datasets import load_dataset
-    from datasets.exceptions import DatasetGenerationError
 
-    assert main(["export", "audiofolder", str(tmp_path), "--catalog-root", demo_catalog]) == 0
-    try:
-        ds = load_dataset("audiofolder", data_dir=str(tmp_path), split="train")
-    except DatasetGenerationError as exc:  # only the missing torchcodec is expected
-        if isinstance(exc.__cause__, ImportError):
-            raise exc.__cause__ from exc
-        raise
-    assert len(ds) == 21
+    assert main(["export", "audiofolder", str(tmp_path), "--where", MEET,
+                 "--catalog-root", demo_catalog]) == 0  # fmt: skip
+    ds = load_dataset("audiofolder", data_dir=str(tmp_path), split="train")
+    assert len(ds) == 3
+    assert set(ds["speaker"]) == {"Alex_Kim_devices_100", "Alex_Kim_devices_101", "Jordan_Lee"}
+    assert set(ds["duration"]) == {600.0}
+    talk = {r["speaker"]: r["talk_seconds"] for r in ds}
+    assert talk == {"Alex_Kim_devices_100": 220.0, "Alex_Kim_devices_101": 230.0,
+                    "Jordan_Lee": 160.0}  # fmt: skip
+    for row in ds:  # the Audio feature decodes each file (torchcodec + FFmpeg)
+        audio = row["audio"]
+        assert audio.metadata.sample_rate == 48000
+        assert audio.metadata.duration_seconds == pytest.approx(600.0, abs=0.2)  # the WebM's
+    last = ds[0]["audio"].get_samples_played_in_range(599.0)  # offset 0 = recording start
+    assert (last.pts_seconds, last.data.shape[0]) == (599.0, 1)
+    assert last.duration_seconds == pytest.approx(1.0, abs=0.02)
 
 
 def test_rttm_has_one_file_per_meeting_with_the_scripts_turns(
