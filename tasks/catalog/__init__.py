@@ -15,7 +15,13 @@ Traps guarded against:
 - writers on many processes and machines: delta-rs commits optimistically (a put-if-absent
   of the next log entry: atomic rename locally, conditional PUT on S3) and retries most
   conflicts itself; those that reach Python are retried here with bounded, jittered backoff.
-  There is no lock: a crashed writer leaves nothing to release;
+  There is no shared lock: a crashed writer leaves nothing to release;
+- a process fighting itself: delta-rs retries a lost race at once, so N writers that
+  commit together cost ~N^2/2 attempts (each a listing, a read and a conditional PUT).
+  Within one process, bots are committed by one thread at a time, and that thread takes
+  every bot queued meanwhile into the same commits (group commit: `_commit`): 50 meetings
+  ending together in one process cost a few commits per table, not 50. The lock lives and
+  dies with the process; only processes race each other;
 - an id that breaks the predicate: ids are quoted as SQL string literals (`'` doubled);
 - s3fs and delta-rs configured apart: `delta_storage_options` derives delta-rs' options
   from the same fsspec dict (`Settings.storage_options()`) and the AWS_* environment.
@@ -207,6 +213,21 @@ class _Handles(threading.local):
 _HANDLES = _Handles()
 
 
+@dataclass
+class _Queued:
+    """One bot's rows waiting for this process's committer."""
+
+    bot_id: str
+    tables: dict[str, pa.Table]
+    done: bool = False
+    error: BaseException | None = None
+
+
+_QUEUES: dict[tuple[str, str], list[_Queued]] = {}
+_COMMITTERS: dict[tuple[str, str], threading.Lock] = {}
+_QUEUES_GUARD = threading.Lock()
+
+
 def _writer_handle(uri: str, options: dict[str, str] | None) -> DeltaTable | None:
     """This thread's handle on `uri`, brought up to date (None: no table yet).
 
@@ -230,15 +251,20 @@ def _writer_handle(uri: str, options: dict[str, str] | None) -> DeltaTable | Non
     return table
 
 
-def _replace_rows(name: str, root: str, bot_id: str, data: pa.Table, options: Any) -> None:
+def _replace_rows(
+    name: str, root: str, bot_ids: Sequence[str], data: pa.Table, options: Any
+) -> None:
+    """One commit to table `name`: remove every row of `bot_ids`, add `data`."""
     uri = table_uri(name, root)
+    quoted = ", ".join(sql_literal(b) for b in bot_ids)
+    predicate = f"bot_id = {quoted}" if len(bot_ids) == 1 else f"bot_id IN ({quoted})"
 
     def write(table: DeltaTable | None) -> None:
         write_deltalake(
             uri if table is None else table,
             data,
             mode="overwrite",
-            predicate=f"bot_id = {sql_literal(bot_id)}",
+            predicate=predicate,
             partition_by=[PARTITION],
             schema_mode="merge",
             configuration=TABLE_PROPERTIES,  # applied when this commit creates the table
@@ -259,7 +285,50 @@ def _replace_rows(name: str, root: str, bot_id: str, data: pa.Table, options: An
             _HANDLES.tables.pop((uri, json.dumps(options, sort_keys=True)), None)
             write(_writer_handle(uri, options))
 
-    retry_conflicts(commit, what=f"catalog table {name!r}, bot {bot_id!r}")
+    who = f"bot {bot_ids[0]!r}" if len(bot_ids) == 1 else f"{len(bot_ids)} bots"
+    retry_conflicts(commit, what=f"catalog table {name!r}, {who}")
+
+
+def _commit(root: str, options: Any, bot_id: str, tables: dict[str, pa.Table]) -> None:
+    """Commit one bot's rows, in WRITE_ORDER, together with whatever this process queued.
+
+    Group commit: the thread holding the root's committer lock commits every bot queued
+    so far (a bot at most once per group) in one commit per table; the others wait, find
+    their rows committed, and return. A failed group is retried bot by bot, so one bot's
+    bad rows never fail another's.
+    """
+    key = (root, json.dumps(options, sort_keys=True))
+    mine = _Queued(bot_id, tables)
+    with _QUEUES_GUARD:
+        _QUEUES.setdefault(key, []).append(mine)
+        committer = _COMMITTERS.setdefault(key, threading.Lock())
+    with committer:
+        while not mine.done:
+            with _QUEUES_GUARD:
+                queue, group = _QUEUES[key], list[_Queued]()
+                while queue and queue[0].bot_id not in {q.bot_id for q in group}:
+                    group.append(queue.pop(0))
+            _commit_group(root, options, group)
+    if mine.error is not None:
+        raise mine.error
+
+
+def _commit_group(root: str, options: Any, group: list[_Queued]) -> None:
+    try:
+        for name in WRITE_ORDER:
+            members = [q for q in group if name in q.tables]
+            if members:
+                data = pa.concat_tables([q.tables[name] for q in members])
+                _replace_rows(name, root, [q.bot_id for q in members], data, options)
+    except Exception as exc:  # noqa: BLE001 - handed to the caller of each bot
+        if len(group) == 1:
+            group[0].error = exc
+        else:
+            for queued in group:
+                _commit_group(root, options, [queued])
+    finally:
+        for queued in group:
+            queued.done = True
 
 
 def write_bot(
@@ -271,7 +340,8 @@ def write_bot(
     speech: Sequence[SpeechRow] | None = None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> None:
-    """Replace every catalog row of `bot.bot_id` with these rows: one commit per table.
+    """Replace every catalog row of `bot.bot_id` with these rows: one commit per table,
+    shared with the other bots this process is committing at the same time.
 
     `speech=None` leaves the bot's `speech` rows as they are (an in-progress or failure row
     knows nothing about speech; skipping the table saves a commit on the hot path).
@@ -293,10 +363,7 @@ def write_bot(
     }
     if speech is not None:
         tables["speech"] = speech_table(speech, bot.meeting_date)
-    options = delta_storage_options(storage_options, root)
-    for name in WRITE_ORDER:
-        if name in tables:
-            _replace_rows(name, root, bot.bot_id, tables[name], options)
+    _commit(root, delta_storage_options(storage_options, root), bot.bot_id, tables)
 
 
 def write_bot_row(
@@ -304,7 +371,7 @@ def write_bot_row(
 ) -> None:
     """Replace only the `bots` row of `bot.bot_id` (e.g. to record a data deletion)."""
     options = delta_storage_options(storage_options, root)
-    _replace_rows("bots", root, bot.bot_id, bots_table(bot), options)
+    _commit(root, options, bot.bot_id, {"bots": bots_table(bot)})
 
 
 def _as_of(value: AsOf) -> int | datetime | None:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
+import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -282,6 +287,59 @@ def test_concurrent_threads_commit_without_a_lock(root: str) -> None:
     with ThreadPoolExecutor(max_workers=6) as pool:  # and once more, as a re-run storm
         list(pool.map(lambda b: write(root, b, media=1, people=2), bots))
     assert counts(root) == {"bots": 12, "media": 12, "participants": 24, "speech": 24}
+
+
+def _queued_while_committer_busy(root: str, jobs: list[Callable[[], None]]) -> list[str]:
+    """Run `jobs` in threads while this process's committer is held, so that they all
+    queue; release it; return the errors the jobs raised."""
+    import tasks.catalog as catalog
+
+    key = (root, json.dumps(catalog.delta_storage_options(None, root), sort_keys=True))
+    errors: list[str] = []
+
+    def run(job: Callable[[], None]) -> None:
+        try:
+            job()
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(str(exc))
+
+    committer = catalog._COMMITTERS.setdefault(key, threading.Lock())
+    with committer:
+        threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+        for thread in threads:
+            thread.start()
+        while len(catalog._QUEUES.get(key, [])) < len(jobs):
+            time.sleep(0.01)
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def test_bots_queued_together_share_one_commit_per_table(root: str) -> None:
+    bots = [f"g{n}" for n in range(8)]
+    jobs = [functools.partial(write, root, b, media=2, people=1) for b in bots]
+    assert _queued_while_committer_busy(root, jobs) == []
+    assert counts(root) == {"bots": 8, "media": 16, "participants": 8, "speech": 8}
+    for name in ("bots", "media", "participants"):
+        assert DeltaTable(f"{root}/{name}").version() == 0  # one commit made all 8
+
+
+def test_one_bad_bot_in_a_group_fails_alone(root: str) -> None:
+    import tasks.catalog as catalog
+
+    options = catalog.delta_storage_options(None, root)
+    bad = functools.partial(catalog._commit, root, options, "bad", {"bots": pa.table({"x": [1]})})
+    jobs = [bad, *(functools.partial(write, root, b) for b in ("ok1", "ok2"))]
+    errors = _queued_while_committer_busy(root, jobs)
+    assert len(errors) == 1
+    assert sorted(read_table("bots", root).bot_id) == ["ok1", "ok2"]
+
+
+def test_the_same_bot_twice_in_the_queue_is_committed_twice_not_doubled(root: str) -> None:
+    jobs = [functools.partial(write, root, "twice", media=n) for n in (1, 3)]
+    assert _queued_while_committer_busy(root, jobs) == []
+    assert counts(root)["bots"] == 1
+    assert counts(root)["media"] in (1, 3)  # whichever of the two committed last
 
 
 def test_reads_push_filters_and_columns_down(root: str) -> None:
