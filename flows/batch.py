@@ -1,15 +1,19 @@
 """The scheduled batch: capture the meetings of a list whose join time is in the next window.
 
 By default the due meetings run concurrently inside this one flow run (cheap: one process
-holds hundreds of waiting meetings). With `fan_out=True` each meeting becomes its own run
-of the single-meeting deployment instead, so several workers on the pool share the load;
-that costs a process per meeting, so it is the option, not the default.
+holds hundreds of waiting meetings). With `fan_out=True` they become runs of their own, so
+several workers on the pool share the load: one `capture-meeting` run per meeting (the
+default, one run to look at per meeting in the UI), or, with `meetings_per_run` > 1,
+`capture-meetings` runs of that many meetings each. A run costs a process (~4 s of CPU on
+this project's 2-core CI machine, docs/benchmarks.md), so a fleet of hundreds of meetings
+fans out in chunks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -23,6 +27,7 @@ from tasks import steps
 from tasks.request import MeetingRequest, as_utc, idempotency_key, meeting_list
 
 SINGLE_MEETING_DEPLOYMENT = "capture-meeting/capture-meeting"
+MEETINGS_DEPLOYMENT = "capture-meetings/capture-meetings"
 
 
 @flow(name="capture-scheduled")
@@ -31,13 +36,18 @@ async def capture_scheduled(
     window_minutes: int = 15,
     fan_out: bool = False,
     concurrency: int = 50,
+    meetings_per_run: int = 1,
     now: dt.datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Capture every listed meeting whose join time falls in the next window.
 
     `meetings_url` defaults to the worker's MEETSTREAM_MEETINGS_URL; `now` to the run's
     scheduled start time (a late run must not leave a gap between consecutive windows).
+    With `fan_out`, the meetings are submitted as runs of their own, `meetings_per_run`
+    meetings per run, for the pool's workers to share.
     """
+    if meetings_per_run < 1:
+        raise ValueError(f"meetings_per_run must be at least 1, not {meetings_per_run}")
     logger = get_run_logger()
     settings = await steps.load_settings()
     url = meetings_url or settings.meetings_url
@@ -63,28 +73,53 @@ async def capture_scheduled(
     if not fan_out:
         results = await capture_meetings(due, concurrency=concurrency)
         return [r.model_dump(mode="json") for r in results]
-    runs = [await _submit(request) for request in due]
+    chunks = [due[i : i + meetings_per_run] for i in range(0, len(due), meetings_per_run)]
+    runs = [row for chunk in chunks for row in await _submit(chunk, concurrency)]
     await acreate_table_artifact(
-        table=runs, key="fan-out", description=f"{len(runs)} meeting run(s) submitted."
+        table=runs,
+        key="fan-out",
+        description=f"{len(runs)} meeting(s) submitted in {len(chunks)} run(s).",
     )
     return runs
 
 
-async def _submit(request: MeetingRequest) -> dict[str, Any]:
-    """Start one run of the single-meeting deployment for `request`.
+async def _submit(chunk: list[MeetingRequest], concurrency: int) -> list[dict[str, Any]]:
+    """Start one run for these meetings: of the single-meeting deployment for one, of the
+    many-meetings deployment for more.
 
-    A passcode never becomes a parameter: the full link goes into a Prefect Secret block
-    (encrypted at rest) that the run names in `link_secret`.
+    A passcode never becomes a parameter: each full link goes into a Prefect Secret block
+    (encrypted at rest) that the meeting's request names in `link_secret`.
     """
-    key = idempotency_key(request, run_scope=str(flow_run.get_id()))
-    if request.full_link is not None:
-        name = f"meetstream-link-{key}"
-        await Secret(value=request.full_link).asave(name, overwrite=True)
-        request = request.model_copy(update={"link_secret": name})
+    scope = str(flow_run.get_id())
+    keys = [idempotency_key(request, run_scope=scope) for request in chunk]
+    requests = [await _hide_link(r, key) for r, key in zip(chunk, keys, strict=True)]
+    as_json = [r.model_dump(mode="json") for r in requests]
+    parameters: dict[str, Any]
+    if len(requests) == 1:
+        deployment, parameters = SINGLE_MEETING_DEPLOYMENT, {"request": as_json[0]}
+    else:
+        deployment = MEETINGS_DEPLOYMENT
+        parameters = {"requests": as_json, "concurrency": concurrency}
     run = await arun_deployment(
-        SINGLE_MEETING_DEPLOYMENT,
-        parameters={"request": request.model_dump(mode="json")},
-        timeout=0,  # do not wait: the meeting runs on whichever worker picks it up
-        idempotency_key=key,  # a retried batch run submits each meeting once
+        deployment,
+        parameters=parameters,
+        timeout=0,  # do not wait: the meetings run on whichever worker picks them up
+        # A retried batch run submits each chunk once.
+        idempotency_key=keys[0] if len(keys) == 1 else _digest(keys),
     )
-    return {"meeting": request.meeting_link, "flow_run": run.name, "flow_run_id": str(run.id)}
+    return [
+        {"meeting": r.meeting_link, "flow_run": run.name, "flow_run_id": str(run.id)}
+        for r in requests
+    ]
+
+
+async def _hide_link(request: MeetingRequest, key: str) -> MeetingRequest:
+    if request.full_link is None:
+        return request
+    name = f"meetstream-link-{key}"
+    await Secret(value=request.full_link).asave(name, overwrite=True)
+    return request.model_copy(update={"link_secret": name})
+
+
+def _digest(keys: list[str]) -> str:
+    return hashlib.sha256("+".join(keys).encode()).hexdigest()

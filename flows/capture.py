@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import ParamSpec, TypeVar
 
-from prefect import flow, get_run_logger
+from prefect import Task, flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from tasks import steps
@@ -27,6 +29,9 @@ from tasks.meetstream.http import shared_http
 from tasks.request import MeetingRequest, idempotency_key
 from tasks.request.preflight import PreflightError, preflight
 from tasks.settings import Settings, resolve_root
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class CaptureFailedError(RuntimeError):
@@ -93,7 +98,7 @@ async def capture_meetings(
 
     async def one(job: CaptureJob) -> CaptureResult:
         async with gate:
-            return await _capture(job)
+            return await capture_in_batch(job)
 
     async with shared_http(settings):
         results = list(await asyncio.gather(*(one(j) for j in jobs)))
@@ -152,7 +157,7 @@ async def collect_pending(concurrency: int = 50) -> list[CaptureResult]:
 
     async def one(job: CaptureJob, bot_id: str) -> CaptureResult:
         async with gate:
-            return await _capture(job, bot_id=bot_id)
+            return await capture_in_batch(job, bot_id)
 
     async with shared_http(settings):
         results = list(await asyncio.gather(*(one(j, b) for j, b in jobs)))
@@ -224,21 +229,44 @@ async def _bot_in_progress(job: CaptureJob) -> pending.PendingBot | None:
     return active
 
 
-async def _capture(job: CaptureJob, *, bot_id: str | None = None) -> CaptureResult:
-    """Run one meeting's steps; never raises: a failure becomes outcome 'failed'."""
+@task(name="capture", task_run_name="capture {job.request.meeting_link}", cache_policy=NO_CACHE)
+async def capture_in_batch(job: CaptureJob, bot_id: str | None = None) -> CaptureResult:
+    """One meeting of a many-meeting run as ONE task run, its steps logged inside it.
+
+    A task run costs ~3 ms in the flow process and ~20 ms in the API server to record
+    (PREFECT-NOTES); four per meeting made Prefect's cost per meeting of a batch several
+    times the 50 ms goal (docs/benchmarks.md, "Fleet"). A batch's UI still lists one task
+    run per meeting, named by its link, with its state and the log of every stage.
+    """
+    return await _capture(job, bot_id=bot_id, staged=False)
+
+
+async def _capture(
+    job: CaptureJob, *, bot_id: str | None = None, staged: bool = True
+) -> CaptureResult:
+    """Run one meeting's steps; never raises: a failure becomes outcome 'failed'.
+
+    `staged`: each step is a task run of its own (a one-meeting run's graph shows its
+    stages); otherwise each step runs inside the caller's task run (`.fn`).
+    """
+    create_bot = _step(steps.create_bot, staged)
+    wait_until_left = _step(steps.wait_until_left, staged)
+    archive_media = _step(steps.archive_media, staged)
+    write_catalog = _step(steps.write_catalog, staged)
+    delete_at_source = _step(steps.delete_at_source, staged)
     try:
         created = bot_id is None
         if bot_id is None:
-            bot_id = await steps.create_bot(job)
+            bot_id = await create_bot(job)
         if job.callback_url is not None:  # webhook mode: the receiver takes it from here
             return CaptureResult(
                 meeting=job.request.meeting_link, bot_id=bot_id, outcome=Outcome.IN_PROGRESS
             )
-        left = await steps.wait_until_left(job, bot_id, existing=not created)
-        archived = await steps.archive_media(job, bot_id, left.state)
-        result = await steps.write_catalog(job, bot_id, left, archived)
+        left = await wait_until_left(job, bot_id, existing=not created)
+        archived = await archive_media(job, bot_id, left.state)
+        result = await write_catalog(job, bot_id, left, archived)
         if job.settings.delete_after_archive and result.outcome is Outcome.CAPTURED:
-            await steps.delete_at_source(job, bot_id, archived)  # never raises
+            await delete_at_source(job, bot_id, archived)  # never raises
         return result
     except Exception as exc:  # noqa: BLE001 - one meeting's failure must not stop others
         reason = f"{type(exc).__name__}: {redact(str(exc))}"
@@ -247,13 +275,18 @@ async def _capture(job: CaptureJob, *, bot_id: str | None = None) -> CaptureResu
         link = job.request.meeting_link
         get_run_logger().error("Capture of %s (bot %s) failed: %s", link, bot_id or "-", reason)
         if bot_id is not None:
-            await _record_failure(job, bot_id, reason)
+            await _record_failure(job, bot_id, reason, staged=staged)
         return CaptureResult(meeting=link, bot_id=bot_id, outcome=Outcome.FAILED, reason=reason)
 
 
-async def _record_failure(job: CaptureJob, bot_id: str, reason: str) -> None:
+def _step(step: Task[P, R], staged: bool) -> Callable[P, R]:
+    """The step as a task run of its own, or as a plain call inside the current run."""
+    return step if staged else step.fn
+
+
+async def _record_failure(job: CaptureJob, bot_id: str, reason: str, *, staged: bool) -> None:
     try:
-        await steps.record_failure(job, bot_id, reason)
+        await _step(steps.record_failure, staged)(job, bot_id, reason)
     except Exception as exc:  # noqa: BLE001 - the run already failed; say so, keep going
         get_run_logger().error("Could not catalogue the failure of bot %s: %s", bot_id, exc)
 

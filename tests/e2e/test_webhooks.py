@@ -15,7 +15,6 @@ import gc
 import hashlib
 import hmac
 import json
-import os
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -78,10 +77,6 @@ async def _finished(run: FlowRun) -> FlowRun:
             await asyncio.sleep(1)
 
 
-@pytest.mark.skipif(
-    os.environ.get("MEETSTREAM_HEAVY_E2E") != "1",
-    reason="heavy e2e, not yet reliable on 2 cores: set MEETSTREAM_HEAVY_E2E=1 to run it",
-)
 async def test_webhook_mode_captures_every_meeting_without_polling_and_recovers_lost_webhooks(
     stack: Stack,
 ) -> None:
