@@ -82,8 +82,11 @@ def test_demo_meetings_are_catalogued_with_every_case(demo_catalog: str) -> None
     assert set(bots["platform"]) == {"zoom", "google_meet", "teams"}
     people = t["participants"].merge(t["bots"][["bot_id", "meeting_link_redacted"]], on="bot_id")
     alex = people[people["participant_name"] == "Alex Kim"]
-    assert len(alex) == 4
-    assert set(alex["match"]) == {"ambiguous"}
+    # Two people named "Alex Kim": their devices' streamIds tie each one's audio and webcam.
+    assert len(alex) == 2
+    assert set(alex["match"]) == {"both"}
+    assert set(alex["match_method"]) == {"device"}
+    assert alex["device_id"].nunique() == 2
     teams = people[people["meeting_link_redacted"].str.contains("teams")]
     assert set(teams["match"]) == {"video_only"}
     camille = people[people["participant_name"] == "Camille Laurent"]
