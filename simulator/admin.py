@@ -87,6 +87,7 @@ async def webhook_faults(request: Request) -> Response:
 async def reset(request: Request) -> Response:
     _state(request).reset()
     request.app.state.calls.clear()
+    request.app.state.bot_calls.clear()
     return JSONResponse({"message": "Simulator state reset."})
 
 
@@ -132,10 +133,12 @@ async def bots(request: Request) -> Response:
 
 async def requests(request: Request) -> Response:
     """API requests answered so far (auth failures and injected faults included), per
-    endpoint name (`status`, `create_bot`, `get_audio_streams`, ...); media downloads and
-    admin routes are not counted. Benches read it to report API calls per meeting."""
+    endpoint name (`status`, `create_bot`, `get_audio_streams`, ...) and, for the calls
+    about one bot, per bot id; media downloads and admin routes are not counted. Benches
+    and tests read it to report API calls per meeting."""
     calls: dict[str, int] = dict(request.app.state.calls)
-    return JSONResponse({"total": sum(calls.values()), "by_endpoint": calls})
+    by_bot = {bot: dict(counts) for bot, counts in request.app.state.bot_calls.items()}
+    return JSONResponse({"total": sum(calls.values()), "by_endpoint": calls, "by_bot": by_bot})
 
 
 def admin_routes() -> list[BaseRoute]:

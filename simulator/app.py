@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -70,6 +70,8 @@ def api(name: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]
     async def endpoint(request: Request) -> Response:
         state = _state(request)
         request.app.state.calls[name] += 1
+        if (bot_id := request.path_params.get("bot_id")) is not None:
+            request.app.state.bot_calls[bot_id][name] += 1
         pump(state)
         denied = _auth(request, state.config.api_key)
         if denied is not None:
@@ -260,4 +262,5 @@ def create_app(config: SimulatorConfig) -> Starlette:
     )
     app.state.sim = state
     app.state.calls = Counter()  # API requests per endpoint name, for /_simulator/requests
+    app.state.bot_calls = defaultdict(Counter)  # the same, per bot id in the path
     return app

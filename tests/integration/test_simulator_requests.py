@@ -21,7 +21,15 @@ async def test_requests_are_counted_per_endpoint_and_reset() -> None:
         await c.get(f"/api/v1/bots/{bot_id}/status")  # a 401 is still a request answered
 
         counted = (await c.get("/_simulator/requests")).json()
-        assert counted == {"total": 5, "by_endpoint": {"create_bot": 1, "status": 4}}
+        assert counted == {
+            "total": 5,
+            "by_endpoint": {"create_bot": 1, "status": 4},
+            "by_bot": {bot_id: {"status": 4}},
+        }
 
         await c.post("/_simulator/reset")
-        assert (await c.get("/_simulator/requests")).json()["total"] == 0
+        assert (await c.get("/_simulator/requests")).json() == {
+            "total": 0,
+            "by_endpoint": {},
+            "by_bot": {},
+        }
