@@ -238,7 +238,11 @@ async def capture_in_batch(job: CaptureJob, bot_id: str | None = None) -> Captur
     times the 50 ms goal (docs/benchmarks.md, "Fleet"). A batch's UI still lists one task
     run per meeting, named by its link, with its state and the log of every stage.
     """
-    return await _capture(job, bot_id=bot_id, staged=False)
+    token = steps.IN_BATCH.set(True)
+    try:
+        return await _capture(job, bot_id=bot_id, staged=False)
+    finally:
+        steps.IN_BATCH.reset(token)
 
 
 async def _capture(

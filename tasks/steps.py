@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import cast
 
 from prefect import get_run_logger, task
@@ -85,9 +86,18 @@ async def resolve_link(request: MeetingRequest) -> MeetingRequest:
 PROGRESS = logging.getLogger("meetstream.progress")
 
 
-def progress(message: str, *args: object, bot_id: str | None = None) -> None:
-    """Log one progress fact to the run log (and the terminal of `meetstream-catalog`)."""
-    get_run_logger().info(message, *args)
+# Set for the meetings of a many-meeting run (`flows.capture.capture_in_batch`): their
+# intermediate facts (each status change, archive progress) stay out of the run log, whose
+# every line the API server records: 1,000 meetings x ~5 such lines. Milestones (bot
+# created, left, archived, catalogued) are always logged; the terminal view gets all.
+IN_BATCH: ContextVar[bool] = ContextVar("meetstream_in_batch", default=False)
+
+
+def progress(message: str, *args: object, bot_id: str | None = None, detail: bool = False) -> None:
+    """Log one progress fact to the run log (and the terminal of `meetstream-catalog`);
+    a `detail` of a meeting in a batch goes to the run log at DEBUG only."""
+    level = logging.DEBUG if detail and IN_BATCH.get() else logging.INFO
+    get_run_logger().log(level, message, *args)
     PROGRESS.info(message, *args, extra={"bot_id": bot_id})
 
 
@@ -152,6 +162,7 @@ async def wait_until_left(job: CaptureJob, bot_id: str, *, existing: bool = Fals
             _duration(elapsed),
             _duration(max(0.0, deadline_seconds - elapsed)),
             bot_id=bot_id,
+            detail=True,
         )
 
     settings = job.settings
@@ -218,6 +229,7 @@ class _ArchiveProgress:
             total,
             size / 1e6,
             bot_id=self.bot_id,
+            detail=files < total,
         )
 
 

@@ -6,6 +6,11 @@ its TLS context, four times per meeting (measured in bench/). The media client i
 on purpose: presigned URLs authenticate themselves, and the API client's `Token` header
 must never travel to a storage host.
 
+Requests beyond the pool's connections wait on a semaphore (`_Gated`), not in httpcore's
+pool queue: httpcore scans its whole queue against every connection each time one frees,
+so 200 meetings archiving 4 files each (800 requests for 256 connections) spent 98% of the
+process's CPU in `_assign_requests_to_connections` (py-spy, bench/fleet_bench.py at N=200).
+
 The trap guarded here is a client that outlives its event loop (each flow run in a process
 may run its own loop): clients belong to the loop that opened them, are opened by
 `shared_http` around a flow run and closed when it ends. The same call inside a step reuses
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -25,7 +30,58 @@ import httpx
 from tasks.settings import Settings
 
 # Sized for hundreds of meetings polling at once from one process.
-LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30)
+MAX_CONNECTIONS = 256
+LIMITS = httpx.Limits(
+    max_connections=MAX_CONNECTIONS, max_keepalive_connections=64, keepalive_expiry=30
+)
+
+
+class _Gated(httpx.AsyncBaseTransport):
+    """A transport that holds one of `slots` from sending a request until its response is
+    closed, so the pool below never has more requests than connections."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, slots: int) -> None:
+        self._inner = inner
+        self._slots = asyncio.Semaphore(slots)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await self._slots.acquire()
+        try:
+            response = await self._inner.handle_async_request(request)
+        except BaseException:
+            self._slots.release()
+            raise
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        response.stream = _Releasing(response.stream, self._slots.release)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _Releasing(httpx.AsyncByteStream):
+    """A response body that gives its slot back once, when it is closed."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
+        self._inner, self._release = inner, release
+        self._released = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        finally:
+            if not self._released:
+                self._released = True
+                self._release()
+
+
+def _client(timeout: httpx.Timeout) -> httpx.AsyncClient:
+    pool = httpx.AsyncHTTPTransport(limits=LIMITS)
+    return httpx.AsyncClient(timeout=timeout, transport=_Gated(pool, MAX_CONNECTIONS))
 
 
 @dataclass(frozen=True)
@@ -41,10 +97,7 @@ _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, HttpClients] = (
 
 def _open(settings: Settings) -> HttpClients:
     timeout = httpx.Timeout(settings.http_timeout_seconds)
-    return HttpClients(
-        api=httpx.AsyncClient(timeout=timeout, limits=LIMITS),
-        media=httpx.AsyncClient(timeout=timeout, limits=LIMITS),
-    )
+    return HttpClients(api=_client(timeout), media=_client(timeout))
 
 
 @asynccontextmanager
