@@ -4,7 +4,10 @@ with `--large`).
 
 The plain driver runs exactly the steps `tasks.steps` wraps (`tasks.capture` over the
 process's shared clients from `tasks.meetstream.http.shared_http`) with `asyncio.gather`
-and no Prefect import. Both drivers run in fresh child processes against the same
+and no Prefect import. Two flow drivers: `prefect` is `capture_meetings` as shipped (one
+task run per meeting, `flows.capture.capture_in_batch`); `stages` is the earlier design
+(every stage of every meeting a task run of its own), to measure that choice. All drivers
+run in fresh child processes against the same
 simulator (its own process, 100x clock, tiny media) and, for the flow, a real
 `prefect server` (SQLite, its own process), so each process's CPU is only its own:
 
@@ -56,7 +59,7 @@ API_KEY = "sk_fleet_bench_0123456789"
 DEFAULT_MEETINGS = (1, 50, 200)
 LARGE = 1000
 QUICK_MEETINGS = "1,20"  # under `python -m bench`
-DRIVERS = ("plain", "prefect")
+DRIVERS = ("plain", "prefect", "stages")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -160,15 +163,26 @@ async def _plain(links: list[str]) -> list[str]:
     return [o if isinstance(o, str) else f"failed: {o!r}" for o in outcomes]
 
 
-def _prefect(links: list[str]) -> list[str]:
+def _prefect(links: list[str], *, stages: bool = False) -> list[str]:
+    import flows.capture
     from flows.capture import capture_meetings
 
+    if stages:  # the earlier design: every stage of every meeting its own task run
+        flows.capture.capture_in_batch = _staged  # type: ignore[assignment]
     coro = capture_meetings(_requests(links), concurrency=max(1, len(links)))
     return [r.outcome.value for r in asyncio.run(coro)]
 
 
+async def _staged(job: Any, bot_id: str | None = None) -> Any:
+    from flows.capture import _capture
+
+    return await _capture(job, bot_id=bot_id, staged=True)
+
+
 def _drive(driver: str, links: list[str]) -> list[str]:
-    return asyncio.run(_plain(links)) if driver == "plain" else _prefect(links)
+    if driver == "plain":
+        return asyncio.run(_plain(links))
+    return _prefect(links, stages=driver == "stages")
 
 
 def _tree_cpu(pid: int) -> float:
@@ -293,7 +307,7 @@ def _measure(driver: str, count: int, env: dict[str, str]) -> Run:
 
 
 HEADER = (
-    f"{'N':>5} {'plain s':>8} {'flow s':>8} {'wall x':>7} {'extra CPU ms/mtg':>16}"
+    f"{'driver':>7} {'N':>5} {'plain s':>8} {'flow s':>8} {'wall x':>7} {'extra CPU ms/mtg':>16}"
     f" {'server ms/mtg':>13} {'plain MiB':>9} {'flow MiB':>8} {'calls/mtg':>9}"
     f" {'status/mtg':>10} {'failed':>6}"
 )
@@ -370,9 +384,11 @@ def _run(
     failures = 0
     for count in counts:
         plain = _measure("plain", count, {**child_env, "FLEET_SERVER_PID": "0"})
-        flow = _measure("prefect", count, child_env)
-        failures += plain.failures + flow.failures
-        print(_row(plain, flow), flush=True)
+        for driver in DRIVERS[1:]:
+            flow = _measure(driver, count, child_env)
+            failures += flow.failures
+            print(f"{driver:>7} {_row(plain, flow)}", flush=True)
+        failures += plain.failures
     print(f"failures: {failures}", flush=True)
     return failures
 
