@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import shutil
 import sys
 import tempfile
 import time
@@ -246,11 +247,16 @@ def _stack(tmp: Path, count: int) -> Iterator[tuple[str, int]]:
 
 
 def bench(count: int) -> list[Phase]:
-    with (
-        tempfile.TemporaryDirectory(prefix="webhook-bench-") as tmp,
-        _stack(Path(tmp), count) as (admin, worker),
-    ):
-        return [asyncio.run(_phase(mode, count, admin, worker)) for mode in MODES]
+    """Both phases; the stack's logs are deleted on success, kept (and named) on failure."""
+    tmp = Path(tempfile.mkdtemp(prefix="webhook-bench-"))
+    try:
+        with _stack(tmp, count) as (admin, worker):
+            phases = [asyncio.run(_phase(mode, count, admin, worker)) for mode in MODES]
+    except BaseException:
+        print(f"logs kept in {tmp}", file=sys.stderr, flush=True)
+        raise
+    shutil.rmtree(tmp, ignore_errors=True)
+    return phases
 
 
 def report(phases: list[Phase]) -> None:
