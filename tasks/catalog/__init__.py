@@ -305,8 +305,9 @@ def _commit(root: str, options: Any, bot_id: str, tables: dict[str, pa.Table]) -
     with committer:
         while not mine.done:
             with _QUEUES_GUARD:
-                queue, group = _QUEUES[key], list[_Queued]()
-                while queue and queue[0].bot_id not in {q.bot_id for q in group}:
+                queue, group, taken = _QUEUES[key], list[_Queued](), set[str]()
+                while queue and queue[0].bot_id not in taken:
+                    taken.add(queue[0].bot_id)
                     group.append(queue.pop(0))
             _commit_group(root, options, group)
     if mine.error is not None:
