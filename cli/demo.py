@@ -18,6 +18,7 @@ import simulator
 from simulator.scenario import load_scenario
 from simulator.server import serve_in_thread
 from simulator.state import DEMO_API_KEY, SimulatorConfig
+from tasks.catalog.schema import TABLES
 from tasks.request import MeetingRequest
 
 DEMO_SCENARIO = Path(simulator.__file__).parent / "scenarios" / "demo.yaml"
@@ -89,7 +90,8 @@ def print_summary(catalog_root: str) -> None:
             .sort_values(["platform", "participant_name"])
             .to_string(index=False)
         )
-    print(f"\nCatalog: {catalog_root}  (tables bots, media, participants; hive-partitioned)")
+    tables = ", ".join(TABLES)
+    print(f"\nCatalog: {catalog_root}  (Delta tables {tables}, partitioned by meeting_date)")
     print("Query it with DuckDB, pandas or Polars (see docs/catalog.md), for example:")
     root = (
         ""
