@@ -21,9 +21,9 @@ from collections.abc import Awaitable, Callable
 import httpx
 from s3fs import S3FileSystem
 
-from tasks.archive import archive_file
-from tasks.archive.plan import storage_key
-from tasks.meetstream.models import MediaFile
+from meetstream_catalog.archive import archive_file
+from meetstream_catalog.archive.plan import storage_key
+from meetstream_catalog.meetstream.models import MediaFile
 
 SIZE = 64 * 2**20
 CHUNK = 1 << 20

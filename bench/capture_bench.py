@@ -35,10 +35,10 @@ from typing import Any
 
 import httpx
 
-from simulator.media import MediaProfile
-from simulator.scenario import Scenario, parse_scenario
-from simulator.server import serve_in_thread
-from simulator.state import DEMO_API_KEY, SimulatorConfig
+from meetstream_catalog.simulator.media import MediaProfile
+from meetstream_catalog.simulator.scenario import Scenario, parse_scenario
+from meetstream_catalog.simulator.server import serve_in_thread
+from meetstream_catalog.simulator.state import DEMO_API_KEY, SimulatorConfig
 
 SPEED = 100.0  # meeting seconds per real second
 JOIN, DURATION, AUDIO_DELAY, VIDEO_DELAY = 5.0, 600.0, 10.0, 20.0  # meeting seconds
@@ -153,7 +153,7 @@ def _creation_spread(api_url: str, links: list[str]) -> float:
 
 
 def _requests(links: list[str], run: int) -> list[Any]:
-    from tasks.request import MeetingRequest
+    from meetstream_catalog.request import MeetingRequest
 
     return [
         MeetingRequest(meeting_link=link, bot_name="Bench Recorder", request_id=f"b{run}-{i}")

@@ -60,10 +60,10 @@ def _wav(samples: int, rate: int = 8000) -> bytes:
 
 def _meeting(i: int, media_root: Path, rng: random.Random) -> dict[str, Any]:
     """One demo-like meeting's rows (pydantic models) and its tiny files on disk."""
-    from tasks.catalog.join import ParticipantRow, normalize_name
-    from tasks.catalog.schema import bot_record
-    from tasks.catalog.speech import SpeechRow
-    from tasks.meetstream.models import ArchivedMedia
+    from meetstream_catalog.catalog.join import ParticipantRow, normalize_name
+    from meetstream_catalog.catalog.schema import bot_record
+    from meetstream_catalog.catalog.speech import SpeechRow
+    from meetstream_catalog.meetstream.models import ArchivedMedia
 
     bot = str(uuid.UUID(int=rng.getrandbits(128), version=4))
     platform = PLATFORMS[i % len(PLATFORMS)]
@@ -125,9 +125,9 @@ def build(n: int, base: Path) -> tuple[str, Path]:
     import pyarrow as pa
     from deltalake import write_deltalake
 
-    from tasks.catalog import TABLE_PROPERTIES, write_bot
-    from tasks.catalog.maintenance import maintain
-    from tasks.catalog.schema import (
+    from meetstream_catalog.catalog import TABLE_PROPERTIES, write_bot
+    from meetstream_catalog.catalog.maintenance import maintain
+    from meetstream_catalog.catalog.schema import (
         PARTITION,
         bots_table,
         media_table,
@@ -174,8 +174,8 @@ def build(n: int, base: Path) -> tuple[str, Path]:
 
 
 def _child(kind: str, root: str, out: str, files: str) -> dict[str, float]:
-    from tasks.catalog.query import connect
-    from tasks.export.writers import export
+    from meetstream_catalog.catalog.query import connect
+    from meetstream_catalog.export.writers import export
 
     started = time.perf_counter()
     if kind in ("lhotse", "audiofolder", "rttm"):

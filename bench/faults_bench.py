@@ -43,7 +43,7 @@ FAULTS = [
 
 def _run(api: str, data: Path, links: list[str], faults: list[dict[str, Any]]) -> dict[str, Any]:
     from flows.capture import capture_meetings
-    from tasks.request import MeetingRequest
+    from meetstream_catalog.request import MeetingRequest
 
     admin = api.removesuffix("/api/v1") + "/_simulator"
     httpx.post(f"{admin}/reset", timeout=30).raise_for_status()
@@ -65,9 +65,9 @@ def _run(api: str, data: Path, links: list[str], faults: list[dict[str, Any]]) -
 
 
 def bench(count: int) -> int:
-    from simulator.scenario import parse_scenario
-    from simulator.server import serve_in_thread
-    from simulator.state import DEMO_API_KEY, SimulatorConfig
+    from meetstream_catalog.simulator.scenario import parse_scenario
+    from meetstream_catalog.simulator.server import serve_in_thread
+    from meetstream_catalog.simulator.state import DEMO_API_KEY, SimulatorConfig
 
     links = [f"https://zoom.us/j/77{i:06d}" for i in range(count)]
     scenario = parse_scenario({"meetings": dict.fromkeys(links, SCRIPT)})

@@ -2,8 +2,8 @@
 plain-asyncio driver of the same plain functions, side by side, at N = 1, 50, 200 (1,000
 with `--large`).
 
-The plain driver runs exactly the steps `tasks.steps` wraps (`tasks.capture` over the
-process's shared clients from `tasks.meetstream.http.shared_http`) with `asyncio.gather`
+The plain driver runs exactly the steps `tasks.steps` wraps (`meetstream_catalog.capture` over the
+process's shared clients from `meetstream_catalog.meetstream.http.shared_http`) with `asyncio.gather`
 and no Prefect import. Two flow drivers: `prefect` is `capture_meetings` as shipped (one
 task run per meeting, `flows.capture.capture_in_batch`); `stages` is the earlier design
 (every stage of every meeting a task run of its own), to measure that choice. All drivers
@@ -103,62 +103,41 @@ def _warmup_link(driver: str, count: int) -> str:
 
 
 def _requests(links: list[str]) -> list[Any]:
-    from tasks.request import MeetingRequest
+    from meetstream_catalog.request import MeetingRequest
 
     return [MeetingRequest(meeting_link=link, bot_name="Fleet Recorder") for link in links]
 
 
 async def _plain(links: list[str]) -> list[str]:
-    """The plain driver: the steps of `tasks.steps`, without Prefect. Returns outcomes."""
-    from tasks import capture
-    from tasks.job import BotLeft, CaptureJob
-    from tasks.meetstream.client import MeetStreamClient
-    from tasks.meetstream.http import shared_http
-    from tasks.meetstream.models import BotState
-    from tasks.request import idempotency_key, leave_deadline_seconds
-    from tasks.settings import Settings, resolve_root
+    """The plain driver: the steps `tasks/` wraps, without Prefect. Returns outcomes."""
+    from meetstream_catalog import capture
+    from meetstream_catalog.job import CaptureJob
+    from meetstream_catalog.meetstream.http import Clients, open_clients
+    from meetstream_catalog.request import idempotency_key
+    from meetstream_catalog.settings import Settings, resolve_root
 
     settings = Settings()
     scope = f"plain-{os.getpid()}-{time.time_ns()}"  # like a flow run id: a new bot per call
 
-    async def one(request: Any, client: MeetStreamClient, media: httpx.AsyncClient) -> str:
-        job = CaptureJob(
-            request=request,
+    async def one(request: Any, clients: Clients) -> str:
+        job = CaptureJob.for_request(
+            request,
             key=idempotency_key(request, run_scope=scope),
+            settings=settings,
             media_root=resolve_root(settings.media_root),
             catalog_root=resolve_root(settings.catalog_root),
-            settings=settings,
         )
-        deadline = leave_deadline_seconds(request)
-        created = await capture.create_bot(client, request, job.key)
-        bot_id = str(created["bot_id"])
-        end = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=deadline)
-        await asyncio.to_thread(capture.catalogue_in_progress, job, bot_id, end)
-        status = await client.wait_until_left(
-            bot_id,
-            timeout=deadline,
-            initial_interval=settings.poll_interval_seconds,
-            max_interval=settings.poll_max_interval_seconds,
-        )
-        detail = await client.get_detail(bot_id)
-        state = detail.exit_state() if status.state is BotState.DONE else status.state
-        left = BotLeft(state, detail.platform, detail.meeting_link, detail.bot_name, end)
-        archived = await capture.collect(
-            client,
-            media,
-            bot_id,
-            state,
-            media_root=job.media_root,
-            catalog_root=job.catalog_root,
-            settings=settings,
-        )
-        result = await asyncio.to_thread(capture.catalogue, job, bot_id, left, archived)
+        created = await capture.create_bot(clients.api, job)
+        end = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=job.leave_deadline_seconds)
+        await asyncio.to_thread(capture.catalogue_in_progress, job, created.bot_id, end)
+        left = await capture.wait_until_left(clients.api, job, created.bot_id, False)
+        archived = await capture.collect(clients, job, created.bot_id, left.state)
+        result = await asyncio.to_thread(capture.catalogue, job, created.bot_id, left, archived)
         return result.outcome.value
 
-    async with shared_http(settings) as http:
-        client = MeetStreamClient(settings=settings, http=http.api)
+    async with open_clients(settings) as clients:
         outcomes = await asyncio.gather(
-            *(one(r, client, http.media) for r in _requests(links)), return_exceptions=True
+            *(one(r, clients) for r in _requests(links)), return_exceptions=True
         )
     return [o if isinstance(o, str) else f"failed: {o!r}" for o in outcomes]
 
@@ -173,10 +152,10 @@ def _prefect(links: list[str], *, stages: bool = False) -> list[str]:
     return [r.outcome.value for r in asyncio.run(coro)]
 
 
-async def _staged(job: Any, bot_id: str | None = None) -> Any:
+async def _staged(job: Any, clients: Any, bot_id: str | None = None) -> Any:
     from flows.capture import _capture
 
-    return await _capture(job, bot_id=bot_id, staged=True)
+    return await _capture(job, clients, bot_id=bot_id, staged=True)
 
 
 def _drive(driver: str, links: list[str]) -> list[str]:

@@ -3,7 +3,7 @@ meetings in the same run (issue 12).
 
 One stack on 127.0.0.1, each part its own process: a `prefect server` (SQLite), the
 product's deployments (`prefect deploy --all`), one process worker, the webhook receiver
-(`python -m webhooks`) and the simulator sending signed webhooks to it. The worker has a
+(`python -m meetstream_catalog.webhooks`) and the simulator sending signed webhooks to it. The worker has a
 receiver configured (`MEETSTREAM_WEBHOOK_URL`); the two phases differ only in the
 `mode` parameter of their `capture-meeting` runs:
 
@@ -152,7 +152,7 @@ def _own_status_calls(admin: str, links: set[str]) -> int:
 async def _phase(mode: str, count: int, admin: str, worker: int) -> Phase:
     from prefect.deployments import arun_deployment
 
-    from tasks.request import MeetingRequest
+    from meetstream_catalog.request import MeetingRequest
 
     since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     calls, cpu = _calls(admin), _worker_cpu(worker)
@@ -206,12 +206,12 @@ def _stack(tmp: Path, count: int) -> Iterator[tuple[str, int]]:
     client = {**env, "PREFECT_API_URL": api_url}
     server = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
               "--port", str(api_port)]  # fmt: skip
-    simulator = [sys.executable, "-m", "simulator", "--port", str(sim_port), "--api-key",
+    simulator = [sys.executable, "-m", "meetstream_catalog.simulator", "--port", str(sim_port), "--api-key",
                  API_KEY, "--speed", str(SPEED), "--scenario",
                  str(_scenario(tmp / "scenario.yaml", count)), "--webhook-secret", SECRET,
                  "--speech-bytes-per-second", "200", "--video-bytes-per-second", "200",
                  "--wav-sample-rate", "400"]  # fmt: skip
-    receiver = [sys.executable, "-m", "webhooks", "--port", str(hook_port)]
+    receiver = [sys.executable, "-m", "meetstream_catalog.webhooks", "--port", str(hook_port)]
     worker = [str(BIN / "prefect"), "worker", "start", "--pool", "meetstream", "--type",
               "process", "--limit", "50"]  # fmt: skip
     meetstream = {

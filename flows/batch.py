@@ -22,9 +22,9 @@ from prefect.blocks.system import Secret
 from prefect.deployments import arun_deployment
 from prefect.runtime import flow_run
 
+import tasks
 from flows.capture import capture_meetings
-from tasks import steps
-from tasks.request import MeetingRequest, as_utc, idempotency_key, meeting_list
+from meetstream_catalog.request import MeetingRequest, as_utc, idempotency_key, meeting_list
 
 SINGLE_MEETING_DEPLOYMENT = "capture-meeting/capture-meeting"
 MEETINGS_DEPLOYMENT = "capture-meetings/capture-meetings"
@@ -49,7 +49,7 @@ async def capture_scheduled(
     if meetings_per_run < 1:
         raise ValueError(f"meetings_per_run must be at least 1, not {meetings_per_run}")
     logger = get_run_logger()
-    settings = await steps.load_settings()
+    settings = (await tasks.load_settings()).settings
     url = meetings_url or settings.meetings_url
     if not url:
         raise meeting_list.MeetingListError(

@@ -1,11 +1,12 @@
 """Capture flows: one meeting, many meetings in one process, an existing bot, pending bots.
 
-Wiring only: each step is a task from `tasks.steps`. Every flow resolves its settings and
-storage roots once, checks them before any bot is created (`tasks.request.preflight`), opens the
-process's shared HTTP clients, and runs `_capture` per meeting, which turns any failure of
-one meeting into a catalogued outcome, so one meeting's failure never stops the others.
-Flows are async because hundreds of meetings waiting on their bots must be cheap in one
-worker process.
+Wiring only: each step is a task from `tasks/`. Every flow reads its settings once (or takes
+the ones the CLI already read and checked), builds each meeting's `CaptureJob` once, checks
+them before any bot is created (`meetstream_catalog.request.preflight`), opens the run's
+clients once and passes them to every step, and runs `_capture` per meeting, which turns
+any failure of one meeting into a catalogued outcome, so one meeting's failure never stops
+the others. Flows are async because hundreds of meetings waiting on their bots must be
+cheap in one worker process.
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from tasks import steps
-from tasks.catalog import pending, report
-from tasks.job import CaptureJob, CaptureMode, CaptureResult, Outcome
-from tasks.meetstream.errors import redact
-from tasks.meetstream.http import shared_http
-from tasks.request import MeetingRequest, idempotency_key
-from tasks.request.preflight import PreflightError, preflight
-from tasks.settings import Settings, resolve_root
+import tasks
+from meetstream_catalog.catalog import pending, report
+from meetstream_catalog.catalog.schema import Outcome
+from meetstream_catalog.job import CaptureJob, CaptureMode, CaptureResult, leave_deadline_seconds
+from meetstream_catalog.meetstream.http import Clients, open_clients
+from meetstream_catalog.redaction import redact
+from meetstream_catalog.request import MeetingRequest, idempotency_key
+from meetstream_catalog.request.preflight import PreflightError, preflight
+from meetstream_catalog.settings import Settings, resolve_root
+from tasks.settings import RunSettings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -71,16 +74,16 @@ async def capture_meeting(
             once the recorder is in, and the webhook receiver starts the archiving when the
             meeting ends; "auto" picks webhook when a receiver is configured.
     """
-    settings = await steps.load_settings()
-    callback = _callback_url(mode, settings)
-    job = _job(await steps.resolve_link(request), settings, callback_url=callback)
-    await _preflight(job, request)
-    active = None if new_bot else await _bot_in_progress(job)
-    if active is not None:
-        job = _job(job.request, settings, key=active.key or job.key, callback_url=callback)
-    async with shared_http(settings):
-        result = await _capture(job, bot_id=active.bot_id if active else None)
-    await _artifacts([result], job.catalog_root, settings, key="meeting-capture")
+    run = await tasks.load_settings()
+    callback = _callback_url(mode, run.settings)
+    full = await tasks.resolve_link(request)
+    await _preflight(run, full)
+    active = None if new_bot else await _bot_in_progress(run.settings, full.meeting_link)
+    key = active.key if active and active.key else None
+    job = _request_job(full, run.settings, key=key, callback_url=callback)
+    async with open_clients(run.settings) as clients:
+        result = await _capture(job, clients, bot_id=active.bot_id if active else None)
+    await _artifacts([result], job.catalog_root, run.settings, key="meeting-capture")
     return _raise_if_failed(result)
 
 
@@ -89,21 +92,22 @@ async def capture_meetings(
     requests: list[MeetingRequest], concurrency: int = 50, mode: CaptureMode = "auto"
 ) -> list[CaptureResult]:
     """Capture many meetings concurrently in this flow run (at most `concurrency` at once)."""
-    settings = await steps.load_settings()
-    callback = _callback_url(mode, settings)
-    jobs = [_job(await steps.resolve_link(r), settings, callback_url=callback) for r in requests]
-    if jobs:
-        await _preflight(jobs[0], None)
+    run = await tasks.load_settings()
+    callback = _callback_url(mode, run.settings)
+    full = [await tasks.resolve_link(r) for r in requests]
+    jobs = [_request_job(r, run.settings, callback_url=callback) for r in full]
+    if not jobs:
+        return []
+    await _preflight(run, None)
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(job: CaptureJob) -> CaptureResult:
+    async def one(job: CaptureJob, clients: Clients) -> CaptureResult:
         async with gate:
-            return await capture_in_batch(job)
+            return await capture_in_batch(job, clients)
 
-    async with shared_http(settings):
-        results = list(await asyncio.gather(*(one(j) for j in jobs)))
-    if jobs:
-        await _artifacts(results, jobs[0].catalog_root, settings, key="capture-summary")
+    async with open_clients(run.settings) as clients:
+        results = list(await asyncio.gather(*(one(j, clients) for j in jobs)))
+    await _artifacts(results, jobs[0].catalog_root, run.settings, key="capture-summary")
     return results
 
 
@@ -111,22 +115,21 @@ async def capture_meetings(
 async def collect_bot(bot_id: str) -> CaptureResult:
     """Archive and catalogue a bot that already exists (created elsewhere, or by a capture
     that was interrupted) without creating one."""
-    settings = await steps.load_settings()
-    done = await asyncio.to_thread(pending.finished, bot_id, *_catalog(settings))
+    run = await tasks.load_settings()
+    root, options = _catalog(run.settings)
+    done = await asyncio.to_thread(pending.finished, bot_id, root, options)
     if done is not None:  # a duplicate trigger, or a collect of a finished bot
         get_run_logger().info("Bot %s is already catalogued (%s): nothing to do", bot_id, done)
         return CaptureResult(meeting="", bot_id=bot_id, outcome=Outcome(done))
-    known = {p.bot_id: p for p in pending.in_progress(*_catalog(settings))}.get(bot_id)
-    # What the request would have said comes from the catalog's in-progress row, or from
-    # the bot's detail once it has left.
-    request = (
-        known.request if known else MeetingRequest.model_construct(meeting_link="", bot_name="")
-    )
-    job = _job(request, settings, key=known.key if known else "")
-    await _preflight(job, None)
-    async with shared_http(settings):
-        result = await _capture(job, bot_id=bot_id)
-    await _artifacts([result], job.catalog_root, settings, key="bot-collection")
+    waiting = await asyncio.to_thread(pending.in_progress, root, options)
+    known = {p.bot_id: p for p in waiting}.get(bot_id)
+    await _preflight(run, None)
+    # What the request said comes from the catalog's in-progress row, or (a bot created
+    # elsewhere) from the bot's detail once it has left.
+    job = _bot_job(known, run.settings)
+    async with open_clients(run.settings) as clients:
+        result = await _capture(job, clients, bot_id=bot_id)
+    await _artifacts([result], job.catalog_root, run.settings, key="bot-collection")
     return _raise_if_failed(result)
 
 
@@ -134,34 +137,37 @@ async def collect_bot(bot_id: str) -> CaptureResult:
 async def collect_pending(concurrency: int = 50) -> list[CaptureResult]:
     """Collect every bot recorded `in_progress` whose meeting should be over: the bots of
     runs that crashed or were interrupted (and of webhooks that never came)."""
-    settings = await steps.load_settings()
-    waiting = await asyncio.to_thread(pending.in_progress, *_catalog(settings))
+    run = await tasks.load_settings()
+    waiting = await asyncio.to_thread(pending.in_progress, *_catalog(run.settings))
     now = dt.datetime.now(dt.UTC)
     overdue = [p for p in waiting if p.overdue(now)]
-    # A lost webhook is never resent: ask MeetStream (one status call per bot) whether the
-    # others have left, so they are collected now rather than at their expected end.
     others = [p.bot_id for p in waiting if not p.overdue(now)]
-    left = set(await steps.bots_that_left(settings, others)) if others else set()
-    due = overdue + [p for p in waiting if p.bot_id in left]
-    get_run_logger().info(
-        "%d in-progress bot(s): %d past their expected end, %d left their meeting",
-        len(waiting),
-        len(overdue),
-        len(left),
-    )
-    if not due:
+    if not waiting:
+        get_run_logger().info("0 in-progress bot(s): nothing to collect")
         return []
-    jobs = [(_job(p.request, settings, key=p.key), p.bot_id) for p in due]
-    await _preflight(jobs[0][0], None)
-    gate = asyncio.Semaphore(concurrency)
+    await _preflight(run, None)
+    async with open_clients(run.settings) as clients:
+        # A lost webhook is never resent: ask MeetStream (one status call per bot) whether
+        # the others have left, so they are collected now rather than at their expected end.
+        left = set(await tasks.bots_that_left(clients, others)) if others else set()
+        due = overdue + [p for p in waiting if p.bot_id in left]
+        get_run_logger().info(
+            "%d in-progress bot(s): %d past their expected end, %d left their meeting",
+            len(waiting),
+            len(overdue),
+            len(left),
+        )
+        if not due:
+            return []
+        gate = asyncio.Semaphore(concurrency)
 
-    async def one(job: CaptureJob, bot_id: str) -> CaptureResult:
-        async with gate:
-            return await capture_in_batch(job, bot_id)
+        async def one(bot: pending.PendingBot) -> CaptureResult:
+            async with gate:
+                return await capture_in_batch(_bot_job(bot, run.settings), clients, bot.bot_id)
 
-    async with shared_http(settings):
-        results = list(await asyncio.gather(*(one(j, b) for j, b in jobs)))
-    await _artifacts(results, jobs[0][0].catalog_root, settings, key="pending-collection")
+        results = list(await asyncio.gather(*(one(p) for p in due)))
+    root = resolve_root(run.settings.catalog_root)
+    await _artifacts(results, root, run.settings, key="pending-collection")
     return results
 
 
@@ -181,44 +187,66 @@ def _callback_url(mode: CaptureMode, settings: Settings) -> str | None:
     return settings.webhook_url
 
 
-def _job(
+def _request_job(
     request: MeetingRequest,
     settings: Settings,
     *,
     key: str | None = None,
     callback_url: str | None = None,
 ) -> CaptureJob:
-    """The run's job for one meeting: roots are operator settings, never run parameters."""
+    """The job for a meeting to capture: roots are operator settings, never run parameters."""
     run_id = str(flow_run.get_id())
-    return CaptureJob(
-        callback_url=callback_url,
-        request=request,
-        key=key if key is not None else idempotency_key(request, run_scope=run_id),
+    return CaptureJob.for_request(
+        request,
+        key=key or idempotency_key(request, run_scope=run_id),
+        settings=settings,
         media_root=resolve_root(settings.media_root),
         catalog_root=resolve_root(settings.catalog_root),
-        settings=settings,
         run_id=run_id,
+        callback_url=callback_url,
     )
 
 
-async def _preflight(job: CaptureJob, request: MeetingRequest | None) -> None:
-    """Refuse, before any bot is created, a capture that could not finish."""
+def _bot_job(known: pending.PendingBot | None, settings: Settings) -> CaptureJob:
+    """The job for a bot that exists: what its in-progress row says, if it has one."""
+    return CaptureJob(
+        key=known.key if known else "",
+        meeting_link=known.meeting_link if known else "",
+        bot_name=known.bot_name if known else "",
+        media_root=resolve_root(settings.media_root),
+        catalog_root=resolve_root(settings.catalog_root),
+        settings=settings,
+        leave_deadline_seconds=leave_deadline_seconds(None),
+        custom_attributes=known.custom_attributes if known else {},
+        run_id=str(flow_run.get_id()),
+    )
+
+
+async def _preflight(run: RunSettings, request: MeetingRequest | None) -> None:
+    """Refuse, before any bot is created, a capture that could not finish (once: not again
+    when the CLI already checked)."""
+    if run.checked:
+        return
+    settings = run.settings
     try:
         await preflight(
-            job.settings, media_root=job.media_root, catalog_root=job.catalog_root, request=request
+            settings,
+            media_root=resolve_root(settings.media_root),
+            catalog_root=resolve_root(settings.catalog_root),
+            request=request,
         )
     except PreflightError as exc:
         raise CaptureFailedError(str(exc)) from None
 
 
-async def _bot_in_progress(job: CaptureJob) -> pending.PendingBot | None:
+async def _bot_in_progress(settings: Settings, link: str) -> pending.PendingBot | None:
     """The bot an earlier run left recording this meeting, if it is inside its deadline."""
-    link, (root, options) = job.request.meeting_link, _catalog(job.settings)
+    root, options = _catalog(settings)
     active = await asyncio.to_thread(pending.active_for, link, root, options)
     if active is None:
         return None
     until = f"{active.expected_end_at:%H:%M} UTC" if active.expected_end_at else "unknown"
-    steps.progress(
+    tasks.progress(
         "Bot %s is already recording %s (expected end %s): resuming it instead of sending "
         "a second bot (--new-bot sends another)",
         active.bot_id,
@@ -229,8 +257,10 @@ async def _bot_in_progress(job: CaptureJob) -> pending.PendingBot | None:
     return active
 
 
-@task(name="capture", task_run_name="capture {job.request.meeting_link}", cache_policy=NO_CACHE)
-async def capture_in_batch(job: CaptureJob, bot_id: str | None = None) -> CaptureResult:
+@task(name="capture", task_run_name="capture {job.meeting_link}", cache_policy=NO_CACHE)
+async def capture_in_batch(
+    job: CaptureJob, clients: Clients, bot_id: str | None = None
+) -> CaptureResult:
     """One meeting of a many-meeting run as ONE task run, its steps logged inside it.
 
     A task run costs ~3 ms in the flow process and ~20 ms in the API server to record
@@ -238,45 +268,45 @@ async def capture_in_batch(job: CaptureJob, bot_id: str | None = None) -> Captur
     times the 50 ms goal (docs/benchmarks.md, "Fleet"). A batch's UI still lists one task
     run per meeting, named by its link, with its state and the log of every stage.
     """
-    token = steps.IN_BATCH.set(True)
+    token = tasks.IN_BATCH.set(True)
     try:
-        return await _capture(job, bot_id=bot_id, staged=False)
+        return await _capture(job, clients, bot_id=bot_id, staged=False)
     finally:
-        steps.IN_BATCH.reset(token)
+        tasks.IN_BATCH.reset(token)
 
 
 async def _capture(
-    job: CaptureJob, *, bot_id: str | None = None, staged: bool = True
+    job: CaptureJob, clients: Clients, *, bot_id: str | None = None, staged: bool = True
 ) -> CaptureResult:
     """Run one meeting's steps; never raises: a failure becomes outcome 'failed'.
 
     `staged`: each step is a task run of its own (a one-meeting run's graph shows its
     stages); otherwise each step runs inside the caller's task run (`.fn`).
     """
-    create_bot = _step(steps.create_bot, staged)
-    wait_until_left = _step(steps.wait_until_left, staged)
-    archive_media = _step(steps.archive_media, staged)
-    write_catalog = _step(steps.write_catalog, staged)
-    delete_at_source = _step(steps.delete_at_source, staged)
+    create_bot = _step(tasks.create_bot, staged)
+    wait_until_left = _step(tasks.wait_until_left, staged)
+    archive_media = _step(tasks.archive_media, staged)
+    write_catalog = _step(tasks.write_catalog, staged)
+    delete_at_source = _step(tasks.delete_at_source, staged)
     try:
         created = bot_id is None
         if bot_id is None:
-            bot_id = await create_bot(job)
+            bot_id = await create_bot(job, clients)
         if job.callback_url is not None:  # webhook mode: the receiver takes it from here
             return CaptureResult(
-                meeting=job.request.meeting_link, bot_id=bot_id, outcome=Outcome.IN_PROGRESS
+                meeting=job.meeting_link, bot_id=bot_id, outcome=Outcome.IN_PROGRESS
             )
-        left = await wait_until_left(job, bot_id, existing=not created)
-        archived = await archive_media(job, bot_id, left.state)
+        left = await wait_until_left(job, clients, bot_id, existing=not created)
+        archived = await archive_media(job, clients, bot_id, left.state)
         result = await write_catalog(job, bot_id, left, archived)
         if job.settings.delete_after_archive and result.outcome is Outcome.CAPTURED:
-            await delete_at_source(job, bot_id, archived)  # never raises
+            await delete_at_source(job, clients, bot_id, archived)  # never raises
         return result
     except Exception as exc:  # noqa: BLE001 - one meeting's failure must not stop others
         reason = f"{type(exc).__name__}: {redact(str(exc))}"
         if bot_id is not None:
             reason += f"; resume with: meetstream-catalog collect {bot_id}"
-        link = job.request.meeting_link
+        link = job.meeting_link
         get_run_logger().error("Capture of %s (bot %s) failed: %s", link, bot_id or "-", reason)
         if bot_id is not None:
             await _record_failure(job, bot_id, reason, staged=staged)
@@ -290,7 +320,7 @@ def _step(step: Task[P, R], staged: bool) -> Callable[P, R]:
 
 async def _record_failure(job: CaptureJob, bot_id: str, reason: str, *, staged: bool) -> None:
     try:
-        await _step(steps.record_failure, staged)(job, bot_id, reason)
+        await _step(tasks.record_failure, staged)(job, bot_id, reason)
     except Exception as exc:  # noqa: BLE001 - the run already failed; say so, keep going
         get_run_logger().error("Could not catalogue the failure of bot %s: %s", bot_id, exc)
 

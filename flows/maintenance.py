@@ -1,6 +1,6 @@
 """Catalog maintenance: the `maintain-catalog` flow (compaction, vacuum, checkpoints).
 
-Wiring only; the work is `tasks.catalog.maintenance`. The trap guarded here is the one the
+Wiring only; the work is `meetstream_catalog.catalog.maintenance`. The trap guarded here is the one the
 old nightly compaction fell into: a fleet-wide lock that a crashed holder never releases.
 Maintenance takes none. Every step is one Delta commit that captures may race; a lost race
 is retried inside `maintain_table`. Delta-rs blocks, so each table runs in a thread, off
@@ -15,9 +15,9 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_table_artifact
 
-from tasks.catalog import maintenance as catalog_maintenance
-from tasks.catalog.schema import TABLES
-from tasks.settings import Settings, resolve_root
+from meetstream_catalog.catalog import maintenance as catalog_maintenance
+from meetstream_catalog.catalog.schema import TABLES
+from meetstream_catalog.settings import Settings, resolve_root
 
 MIB = 2**20
 

@@ -1,2 +1,27 @@
-"""Plain modules (MeetStream client, manifest models, archive, join, catalog) and the thin
-Prefect tasks that wrap them. Only `tasks.steps` imports Prefect."""
+"""The Prefect tasks of one meeting's capture: thin wrappers over `meetstream_catalog`.
+
+Each task takes the run's `CaptureJob` and the run's `Clients` (both built once, by the
+flow), calls one plain function of the package and returns typed data without presigned
+URLs. Only this folder and `flows/` import Prefect.
+"""
+
+from tasks.bot import bots_that_left, create_bot, wait_until_left
+from tasks.catalog import record_failure, write_catalog
+from tasks.media import archive_media, delete_at_source
+from tasks.progress import IN_BATCH, progress
+from tasks.settings import load_settings, resolve_link, use_settings
+
+__all__ = [
+    "IN_BATCH",
+    "archive_media",
+    "bots_that_left",
+    "create_bot",
+    "delete_at_source",
+    "load_settings",
+    "progress",
+    "record_failure",
+    "resolve_link",
+    "use_settings",
+    "wait_until_left",
+    "write_catalog",
+]

@@ -82,7 +82,7 @@ def demo_catalog(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) ->
     Built with the same code as `make demo`, so tests of the catalog (and of the cookbook
     queries in docs/catalog.md) run against exactly what a newcomer sees.
     """
-    from cli.demo import run_demo
+    from meetstream_catalog.cli.demo import run_demo
 
     data = tmp_path_factory.mktemp("demo-data")
     saved = {k: v for k, v in os.environ.items() if k.startswith("MEETSTREAM_")}

@@ -215,7 +215,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             [
                 sys.executable,
                 "-m",
-                "simulator",
+                "meetstream_catalog.simulator",
                 "--port",
                 f"{sim_port}",
                 "--api-key",
@@ -265,7 +265,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         }
         procs.start(
             "receiver",
-            [sys.executable, "-m", "webhooks", "--port", f"{hook_port}"],
+            [sys.executable, "-m", "meetstream_catalog.webhooks", "--port", f"{hook_port}"],
             receiver_env,
             logs["receiver"],
         )

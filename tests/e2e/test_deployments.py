@@ -29,7 +29,7 @@ from prefect.client.schemas.schedules import CronSchedule
 from prefect.deployments import arun_deployment
 from prefect.exceptions import PrefectHTTPStatusError
 
-from tasks.catalog import read_table
+from meetstream_catalog.catalog import read_table
 
 if TYPE_CHECKING:
     from conftest import Stack  # tests/e2e/conftest.py: the session's running deployment

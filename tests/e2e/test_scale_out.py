@@ -136,7 +136,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             server = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
                       "--port", str(api_port)]  # fmt: skip
             procs.start("server", server, server_env, tmp / "server.log")
-            simulator = [sys.executable, "-m", "simulator", "--port", str(sim_port),
+            simulator = [sys.executable, "-m", "meetstream_catalog.simulator", "--port", str(sim_port),
                          "--api-key", API_KEY, "--speed", "60", "--scenario",
                          str(_scenario(tmp / "scenario.yaml")), "--speech-bytes-per-second",
                          "200", "--video-bytes-per-second", "200",
@@ -285,7 +285,7 @@ def _cpu(fleet: Fleet) -> dict[str, float]:
 def _catalogued(fleet: Fleet) -> list[dict[str, Any]]:
     code = (
         "import json, sys\n"
-        "from tasks.catalog import read_table\n"
+        "from meetstream_catalog.catalog import read_table\n"
         "t = read_table('bots', sys.argv[1],"
         " columns=['bot_id', 'meeting_link_redacted', 'outcome'],"
         " storage_options={'client_kwargs': {'endpoint_url': sys.argv[2]}})\n"

@@ -27,7 +27,7 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import arun_deployment
 
-from tasks.catalog import read_table
+from meetstream_catalog.catalog import read_table
 
 if TYPE_CHECKING:
     from conftest import Stack

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from simulator.scenario import load_scenario
-from simulator.server import serve_in_thread
-from simulator.state import SimulatorConfig
+from meetstream_catalog.simulator.scenario import load_scenario
+from meetstream_catalog.simulator.server import serve_in_thread
+from meetstream_catalog.simulator.state import SimulatorConfig
 
-DEMO_SCENARIO = Path(__file__).parents[2] / "simulator" / "scenarios" / "demo.yaml"
+DEMO_SCENARIO = (
+    Path(__file__).parents[2] / "meetstream_catalog" / "simulator" / "scenarios" / "demo.yaml"
+)
 
 
 @pytest.fixture(scope="session")

@@ -21,12 +21,17 @@ import pytest
 from moto.server import ThreadedMotoServer
 from s3fs import S3FileSystem
 
-import tasks.archive
-from tasks.archive import archive_all, archive_file
-from tasks.archive.plan import ArchiveBatchError, ArchiveError, MediaGoneError, storage_key
-from tasks.archive.storage import open_root
-from tasks.meetstream.models import ArchivedMedia, MediaFile
-from tasks.meetstream.transport import RetryPolicy
+import meetstream_catalog.archive
+from meetstream_catalog.archive import archive_all, archive_file
+from meetstream_catalog.archive.plan import (
+    ArchiveBatchError,
+    ArchiveError,
+    MediaGoneError,
+    storage_key,
+)
+from meetstream_catalog.archive.storage import open_root
+from meetstream_catalog.meetstream.models import ArchivedMedia, MediaFile
+from meetstream_catalog.meetstream.transport import RetryPolicy
 
 BOT = "6667fd0c-0165-471a-a880-06a1180be377"
 BUCKET = "media-archive"
@@ -297,7 +302,7 @@ async def test_a_gone_file_is_a_permanent_error(media, http, root) -> None:
 
 
 async def test_server_errors_are_retried_with_backoff(media, http, root, monkeypatch) -> None:
-    monkeypatch.setattr(tasks.archive, "MEDIA_RETRY", RetryPolicy(backoff_base=0.01))
+    monkeypatch.setattr(meetstream_catalog.archive, "MEDIA_RETRY", RetryPolicy(backoff_base=0.01))
     media.files["a"] = _payload(10_000)
     media.faults["t0"] = "fail2"
     result = await _archive(_item(), Urls(media, "a"), http, root)
@@ -309,7 +314,7 @@ async def test_a_media_outage_longer_than_the_tolerance_fails_saying_for_how_lon
     media, http, root, monkeypatch
 ) -> None:
     tolerance = RetryPolicy(budget_seconds=0.3, backoff_base=0.05, backoff_cap=0.05)
-    monkeypatch.setattr(tasks.archive, "MEDIA_RETRY", tolerance)
+    monkeypatch.setattr(meetstream_catalog.archive, "MEDIA_RETRY", tolerance)
     media.files["a"] = _payload(10_000)
     media.faults["t0"] = "fail1000"
     with pytest.raises(ArchiveError, match=r"kept failing for \d+s \(\d+ tries"):

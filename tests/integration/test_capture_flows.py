@@ -17,13 +17,13 @@ import httpx
 import pandas as pd
 import pytest
 
-from cli.demo import DEMO_SCENARIO
 from flows.capture import CaptureFailedError, capture_meeting, capture_meetings, collect_bot
-from simulator.scenario import load_scenario
-from simulator.server import serve_in_thread
-from simulator.state import DEMO_API_KEY, SimulatorConfig
-from tasks import catalog
-from tasks.request import MeetingRequest
+from meetstream_catalog import catalog
+from meetstream_catalog.cli.demo import DEMO_SCENARIO
+from meetstream_catalog.request import MeetingRequest
+from meetstream_catalog.simulator.scenario import load_scenario
+from meetstream_catalog.simulator.server import serve_in_thread
+from meetstream_catalog.simulator.state import DEMO_API_KEY, SimulatorConfig
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

@@ -26,9 +26,9 @@ import s3fs
 from catalog_writer import media_count
 from serial_moto import serial_moto
 
-from tasks.catalog import read_table
-from tasks.catalog.maintenance import maintain
-from tasks.catalog.schema import TABLES
+from meetstream_catalog.catalog import read_table
+from meetstream_catalog.catalog.maintenance import maintain
+from meetstream_catalog.catalog.schema import TABLES
 
 WRITER = str(Path(__file__).with_name("catalog_writer.py"))
 

@@ -12,11 +12,17 @@ import pytest
 import s3fs
 from serial_moto import serial_moto
 
-from tasks.catalog import dataset, existing_media_checksums, open_table, read_table, write_bot
-from tasks.catalog.join import ParticipantRow
-from tasks.catalog.maintenance import maintain
-from tasks.catalog.schema import TABLES, BotRecord
-from tasks.meetstream.models import ArchivedMedia
+from meetstream_catalog.catalog import (
+    dataset,
+    existing_media_checksums,
+    open_table,
+    read_table,
+    write_bot,
+)
+from meetstream_catalog.catalog.join import ParticipantRow
+from meetstream_catalog.catalog.maintenance import maintain
+from meetstream_catalog.catalog.schema import TABLES, BotRecord
+from meetstream_catalog.meetstream.models import ArchivedMedia
 
 DAY = dt.date(2025, 3, 14)
 OTHER_DAY = dt.date(2025, 3, 15)

@@ -19,9 +19,9 @@ import httpx
 import pytest
 import yaml
 
-from simulator.scenario import load_scenario
-from simulator.server import serve_in_thread
-from simulator.state import DEMO_API_KEY, SimulatorConfig
+from meetstream_catalog.simulator.scenario import load_scenario
+from meetstream_catalog.simulator.server import serve_in_thread
+from meetstream_catalog.simulator.state import DEMO_API_KEY, SimulatorConfig
 from tests.conftest import free_port
 
 CLI = str(Path(sys.executable).parent / "meetstream-catalog")
@@ -211,7 +211,7 @@ def _has_bot(api_url: str, link: str) -> bool:
 
 
 def test_a_writable_s3_root_passes_the_probe(moto_endpoint: str, s3_bucket: str) -> None:
-    from tasks.request.preflight import check_root
+    from meetstream_catalog.request.preflight import check_root
 
     options = {"client_kwargs": {"endpoint_url": moto_endpoint}}
     check_root(f"s3://{s3_bucket}/media", setting="MEETSTREAM_MEDIA_ROOT", storage_options=options)

@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from simulator.app import create_app
-from simulator.server import serve_in_thread
-from simulator.state import DEMO_API_KEY, SimulatorConfig
-from tasks.meetstream.client import MeetStreamClient
-from tasks.meetstream.errors import NotReadyError, PermissionDeniedError
-from tasks.meetstream.models import BotState
+from meetstream_catalog.meetstream.client import MeetStreamClient
+from meetstream_catalog.meetstream.errors import NotReadyError, PermissionDeniedError
+from meetstream_catalog.meetstream.models import BotState
+from meetstream_catalog.simulator.app import create_app
+from meetstream_catalog.simulator.server import serve_in_thread
+from meetstream_catalog.simulator.state import DEMO_API_KEY, SimulatorConfig
 
 LINK = "https://zoom.us/j/4242424242"
 

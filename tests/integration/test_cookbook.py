@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from cli.main import main
-from tasks.catalog.query import run_query
+from meetstream_catalog.catalog.query import run_query
+from meetstream_catalog.cli.main import main
 
 DOC = Path(__file__).parents[2] / "docs" / "catalog.md"
 

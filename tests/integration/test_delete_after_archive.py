@@ -21,12 +21,12 @@ import pytest
 import yaml
 
 from flows.capture import capture_meeting, collect_bot
-from simulator.scenario import load_scenario
-from simulator.server import serve_in_thread
-from simulator.state import DEMO_API_KEY, SimulatorConfig
-from tasks import catalog
-from tasks.job import Outcome
-from tasks.request import MeetingRequest
+from meetstream_catalog import catalog
+from meetstream_catalog.catalog.schema import Outcome
+from meetstream_catalog.request import MeetingRequest
+from meetstream_catalog.simulator.scenario import load_scenario
+from meetstream_catalog.simulator.server import serve_in_thread
+from meetstream_catalog.simulator.state import DEMO_API_KEY, SimulatorConfig
 from tests.integration.test_simulator_socket import Receiver
 
 SHORT = "https://zoom.us/j/5550006666"  # 2 meeting-minutes: 2 s at 60x

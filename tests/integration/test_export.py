@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main
+from meetstream_catalog.cli.main import main
 
 SUPPORTED = (
     sys.platform == "linux" and platform.machine() == "x86_64" and sys.version_info[:2] == (3, 11)
@@ -24,7 +24,7 @@ needs_libs = pytest.mark.skipif(
     not SUPPORTED, reason="lhotse/datasets test extra is pinned to linux x86_64 CPython 3.11"
 )
 MEET = "platform = 'google_meet'"
-# The demo script's Google Meet meeting (simulator/scenarios/demo.yaml), 600 s long.
+# The demo script's Google Meet meeting (meetstream_catalog/simulator/scenarios/demo.yaml), 600 s long.
 SCRIPT = {
     ("Alex_Kim_devices_100", 0.0, 150.0), ("Alex_Kim_devices_101", 140.0, 160.0),
     ("Jordan_Lee", 300.0, 100.0), ("Alex_Kim_devices_100", 400.0, 70.0),

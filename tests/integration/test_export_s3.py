@@ -18,11 +18,11 @@ import pytest
 import s3fs
 from serial_moto import serial_moto
 
-from cli.main import main
-from tasks.catalog import write_bot
-from tasks.catalog.schema import bot_record
-from tasks.catalog.speech import SpeechRow
-from tasks.meetstream.models import ArchivedMedia
+from meetstream_catalog.catalog import write_bot
+from meetstream_catalog.catalog.schema import bot_record
+from meetstream_catalog.catalog.speech import SpeechRow
+from meetstream_catalog.cli.main import main
+from meetstream_catalog.meetstream.models import ArchivedMedia
 from tests.integration.test_export import needs_libs
 
 BOT = "6e0f6a8e-1111-4bbb-8ccc-000000000001"

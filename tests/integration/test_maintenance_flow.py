@@ -7,9 +7,9 @@ from pathlib import Path
 
 from deltalake import DeltaTable
 
-from tasks import catalog
-from tasks.catalog.schema import BotRecord
-from tasks.meetstream.models import ArchivedMedia
+from meetstream_catalog import catalog
+from meetstream_catalog.catalog.schema import BotRecord
+from meetstream_catalog.meetstream.models import ArchivedMedia
 
 
 def write(root: str, bot_id: str, files: int) -> None:

@@ -11,10 +11,10 @@ import pytest
 import s3fs
 from serial_moto import serial_moto
 
-from cli.main import main
-from tasks.catalog import query, read_table, write_bot
-from tasks.catalog.join import ParticipantRow
-from tasks.catalog.schema import BotRecord
+from meetstream_catalog.catalog import query, read_table, write_bot
+from meetstream_catalog.catalog.join import ParticipantRow
+from meetstream_catalog.catalog.schema import BotRecord
+from meetstream_catalog.cli.main import main
 
 DAYS = (dt.date(2025, 3, 14), dt.date(2025, 3, 15))
 

@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from simulator.app import create_app
-from simulator.scenario import load_scenario
-from simulator.state import SimulatorConfig
+from meetstream_catalog.simulator.app import create_app
+from meetstream_catalog.simulator.scenario import load_scenario
+from meetstream_catalog.simulator.state import SimulatorConfig
 
-DEMO = Path(__file__).parents[2] / "simulator" / "scenarios" / "demo.yaml"
+DEMO = Path(__file__).parents[2] / "meetstream_catalog" / "simulator" / "scenarios" / "demo.yaml"
 AUTH = {"Authorization": "Token sim-demo-key"}
 ZOOM = "https://zoom.us/j/1000000001"
 MEET_DUP = "https://meet.google.com/abc-defg-hij"

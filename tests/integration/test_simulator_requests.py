@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from simulator.app import create_app
-from simulator.state import SimulatorConfig
+from meetstream_catalog.simulator.app import create_app
+from meetstream_catalog.simulator.state import SimulatorConfig
 
 AUTH = {"Authorization": "Token sim-demo-key"}
 

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
-from tasks.meetstream.client import MeetStreamClient
-from tasks.settings import Settings
+from meetstream_catalog.meetstream.client import MeetStreamClient
+from meetstream_catalog.settings import Settings
 
 API_KEY = "sk_live_unit_test_key_0123456789abcdef"
 BASE_URL = "https://api.example.test/api/v1"

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.archive.plan import MediaGoneError, plan_media, segment_url, storage_key
-from tasks.meetstream.models import AudioManifest, CompositeVideo, MixedAudio, VideoManifest
+from meetstream_catalog.archive.plan import MediaGoneError, plan_media, segment_url, storage_key
+from meetstream_catalog.meetstream.models import (
+    AudioManifest,
+    CompositeVideo,
+    MixedAudio,
+    VideoManifest,
+)
 
 BOT = "6667fd0c-0165-471a-a880-06a1180be377"
 

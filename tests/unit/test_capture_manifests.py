@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tasks.capture import fetch_manifests
-from tasks.meetstream.models import BotState
+from meetstream_catalog.meetstream.manifests import fetch_manifests
+from meetstream_catalog.meetstream.models import BotState
 
 PICTURE = "https://cdn.example.test/p.png?X-Amz-Signature=deadbeef"
 SEGMENT_URL = "https://bucket.s3.amazonaws.com/b1/a.wav?X-Amz-Signature=deadbeef"
@@ -89,17 +89,18 @@ async def test_a_missing_attendee_list_means_no_attendees_not_a_failure(
 def test_the_bot_itself_is_not_catalogued_as_an_attendee(tmp_path: Any) -> None:
     import datetime as dt
 
-    from tasks.capture import Archived, Manifests, catalogue
-    from tasks.catalog import read_table
-    from tasks.job import BotLeft, CaptureJob
-    from tasks.meetstream.models import AudioManifest, MeetingParticipant
-    from tasks.request import MeetingRequest
-    from tasks.settings import Settings
+    from meetstream_catalog.capture import Archived, catalogue
+    from meetstream_catalog.catalog import read_table
+    from meetstream_catalog.job import BotLeft, CaptureJob
+    from meetstream_catalog.meetstream.manifests import Manifests
+    from meetstream_catalog.meetstream.models import AudioManifest, MeetingParticipant
+    from meetstream_catalog.request import MeetingRequest
+    from meetstream_catalog.settings import Settings
 
     bot = MeetingParticipant.model_validate({"displayName": "Recorder  Bot"})
     sam = MeetingParticipant.model_validate(SAM)
-    job = CaptureJob(
-        request=MeetingRequest(meeting_link="https://zoom.us/j/1", bot_name="recorder bot"),
+    job = CaptureJob.for_request(
+        MeetingRequest(meeting_link="https://zoom.us/j/1", bot_name="recorder bot"),
         key="k",
         media_root=str(tmp_path / "media"),
         catalog_root=str(tmp_path),

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from tasks.catalog import (
+from meetstream_catalog.catalog import (
     TABLE_PROPERTIES,
     RetryPolicy,
     bot_record,
@@ -32,17 +32,17 @@ from tasks.catalog import (
     sql_literal,
     write_bot,
 )
-from tasks.catalog.join import ParticipantRow, join_participants
-from tasks.catalog.schema import (
+from meetstream_catalog.catalog.join import ParticipantRow, join_participants
+from meetstream_catalog.catalog.schema import (
     PARTITION,
     TABLE_SCHEMAS,
     TABLES,
     BotRecord,
     assert_compatible,
-    redact_meeting_link,
 )
-from tasks.catalog.speech import SpeechRow
-from tasks.meetstream.models import ArchivedMedia, AudioManifest
+from meetstream_catalog.catalog.speech import SpeechRow
+from meetstream_catalog.meetstream.models import ArchivedMedia, AudioManifest
+from meetstream_catalog.redaction import redact_link
 
 DAY = dt.date(2025, 3, 14)
 OTHER_DAY = dt.date(2025, 3, 15)
@@ -272,8 +272,8 @@ def test_presigned_urls_in_custom_attributes_or_lists_are_refused(root: str) -> 
     ],
 )
 def test_meeting_links_lose_passcodes_and_tokens(link: str, redacted: str) -> None:
-    assert redact_meeting_link(link) == redacted
-    assert redact_meeting_link(redacted) == redacted
+    assert redact_link(link) == redacted
+    assert redact_link(redacted) == redacted
     assert (
         BotRecord(bot_id="b", meeting_date=DAY, meeting_link_redacted=link).meeting_link_redacted
         == redacted
@@ -292,7 +292,7 @@ def test_concurrent_threads_commit_without_a_lock(root: str) -> None:
 def _queued_while_committer_busy(root: str, jobs: list[Callable[[], None]]) -> list[str]:
     """Run `jobs` in threads while this process's committer is held, so that they all
     queue; release it; return the errors the jobs raised."""
-    import tasks.catalog as catalog
+    import meetstream_catalog.catalog as catalog
 
     key = (root, json.dumps(catalog.delta_storage_options(None, root), sort_keys=True))
     errors: list[str] = []
@@ -325,7 +325,7 @@ def test_bots_queued_together_share_one_commit_per_table(root: str) -> None:
 
 
 def test_one_bad_bot_in_a_group_fails_alone(root: str) -> None:
-    import tasks.catalog as catalog
+    import meetstream_catalog.catalog as catalog
 
     options = catalog.delta_storage_options(None, root)
     bad = functools.partial(catalog._commit, root, options, "bad", {"bots": pa.table({"x": [1]})})
@@ -501,7 +501,7 @@ def test_writers_checkpoint_every_ten_commits_so_a_fresh_open_replays_few(root: 
 def test_maintenance_gives_an_older_table_the_properties_once(root: str) -> None:
     from deltalake import write_deltalake
 
-    from tasks.catalog.maintenance import maintain_table
+    from meetstream_catalog.catalog.maintenance import maintain_table
 
     old = TABLE_SCHEMAS["media"].empty_table()
     write_deltalake(f"{root}/media", old, partition_by=["meeting_date"])  # no properties
@@ -517,7 +517,7 @@ def test_maintenance_gives_an_older_table_the_properties_once(root: str) -> None
 def test_a_kept_writer_handle_sees_commits_made_elsewhere(root: str) -> None:
     from deltalake import write_deltalake
 
-    from tasks.catalog.schema import bots_table
+    from meetstream_catalog.catalog.schema import bots_table
 
     write(root, "b1")  # this thread now holds handles on the three tables
     other = bots_table(BotRecord(bot_id="b2", meeting_date=DAY, platform="zoom"))

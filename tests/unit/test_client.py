@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from tasks.meetstream.client import MeetStreamClient
-from tasks.meetstream.errors import (
+from meetstream_catalog.meetstream.client import MeetStreamClient
+from meetstream_catalog.meetstream.errors import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
@@ -25,8 +25,8 @@ from tasks.meetstream.errors import (
     UnexpectedResponseError,
     WaitTimeoutError,
 )
-from tasks.meetstream.models import BotState
-from tasks.settings import MissingApiKeyError, Settings
+from meetstream_catalog.meetstream.models import BotState
+from meetstream_catalog.settings import MissingApiKeyError, Settings
 
 PRESIGNED = "https://bucket.s3.amazonaws.com/b1/Jane_0.webm?X-Amz-Signature=deadbeef"
 CREATED = {

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tasks.meetstream import errors
-from tasks.meetstream.errors import (
+from meetstream_catalog.meetstream import errors
+from meetstream_catalog.meetstream.errors import (
     APIConnectionError,
     APITimeoutError,
     BadRequestError,
@@ -25,8 +25,8 @@ from tasks.meetstream.errors import (
     error_from_response,
     is_transient,
     parse_retry_after,
-    redact,
 )
+from meetstream_catalog.redaction import redact
 
 PRESIGNED = (
     "https://bucket.s3.amazonaws.com/bots/b1/Jane_0.webm"
@@ -140,7 +140,7 @@ def test_no_error_class_shadows_a_builtin() -> None:
 async def test_httpx_request_logs_never_carry_presigned_urls(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    import tasks.archive  # noqa: F401 - importing the archive installs the log guard
+    import meetstream_catalog.archive  # noqa: F401 - importing the archive installs the log guard
 
     url = "https://bucket.s3.amazonaws.com/a.webm?X-Amz-Expires=600&X-Amz-Signature=deadbeef42"
     transport = httpx.MockTransport(lambda request: httpx.Response(200, content=b"x"))

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from flows import batch
-from tasks.request import MeetingRequest
+from meetstream_catalog.request import MeetingRequest
 
 
 class _Run:

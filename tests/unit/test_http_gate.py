@@ -8,7 +8,7 @@ import asyncio
 import httpx
 import pytest
 
-from tasks.meetstream.http import _Gated
+from meetstream_catalog.meetstream.http import _Gated
 
 
 class _Counting(httpx.AsyncBaseTransport):

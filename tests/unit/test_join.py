@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.catalog.join import (
+from meetstream_catalog.catalog.join import (
     ParticipantRow,
     join_participants,
     normalize_name,
     normalize_platform,
     summarize_bot,
 )
-from tasks.meetstream.models import ArchivedMedia, AudioManifest, MeetingParticipant, VideoManifest
+from meetstream_catalog.meetstream.models import (
+    ArchivedMedia,
+    AudioManifest,
+    MeetingParticipant,
+    VideoManifest,
+)
 
 BOT = "bot-1"
 

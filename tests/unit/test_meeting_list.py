@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.request import MeetingRequest
-from tasks.request.meeting_list import MeetingListError, due, read_meeting_list
+from meetstream_catalog.request import MeetingRequest
+from meetstream_catalog.request.meeting_list import MeetingListError, due, read_meeting_list
 
 ROWS = [
     {
@@ -155,7 +155,7 @@ def test_due_compares_instants_not_wall_clocks() -> None:
 
 
 def test_the_example_list_has_one_meeting_due_in_each_coming_window(tmp_path: Path) -> None:
-    from cli.main import main
+    from meetstream_catalog.cli.main import main
 
     assert main(["example-meetings", str(tmp_path / "meetings.csv")]) == 0
     listed = read_meeting_list(str(tmp_path / "meetings.csv"))

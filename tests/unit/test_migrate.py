@@ -18,10 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from cli.main import main
-from tasks.catalog import read_table, write_bot
-from tasks.catalog.migrate import TABLES, migrate
-from tasks.catalog.schema import PARTITION, TABLE_SCHEMAS, BotRecord
+from meetstream_catalog.catalog import read_table, write_bot
+from meetstream_catalog.catalog.migrate import TABLES, migrate
+from meetstream_catalog.catalog.schema import PARTITION, TABLE_SCHEMAS, BotRecord
+from meetstream_catalog.cli.main import main
 
 DAY, OTHER_DAY = dt.date(2025, 3, 7), dt.date(2025, 3, 8)
 SOURCES_KEY = b"meetstream_catalog.compacted_from"

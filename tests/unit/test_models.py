@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.meetstream.models import (
+from meetstream_catalog.meetstream.models import (
     AudioManifest,
     BotDetail,
     BotState,
@@ -162,8 +162,8 @@ def test_flat_video_groups_files_by_stream_never_by_display_name() -> None:
 
 @pytest.mark.parametrize("shape", ["flat", "nested"])
 def test_namesakes_on_camera_are_never_joined_to_one_speaker(shape: str) -> None:
-    from tasks.catalog.join import join_participants
-    from tasks.meetstream.models import AudioManifest
+    from meetstream_catalog.catalog.join import join_participants
+    from meetstream_catalog.meetstream.models import AudioManifest
 
     audio = AudioManifest.model_validate(
         {

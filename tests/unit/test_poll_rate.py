@@ -9,8 +9,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tasks.meetstream.client import MeetStreamClient
-from tasks.settings import Settings
+from meetstream_catalog.meetstream.client import MeetStreamClient
+from meetstream_catalog.settings import Settings
 from tests.unit.conftest import FakeAPI
 
 DEFAULTS = Settings(api_key=None)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.meetstream.errors import NotFoundError, NotReadyError, WaitTimeoutError
-from tasks.meetstream.polling import wait_until
+from meetstream_catalog.meetstream.errors import NotFoundError, NotReadyError, WaitTimeoutError
+from meetstream_catalog.meetstream.polling import wait_until
 
 
 class Clock:

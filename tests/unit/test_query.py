@@ -1,4 +1,4 @@
-"""SQL over the catalog (`tasks.catalog.query`) and the `query` / `tables` subcommands."""
+"""SQL over the catalog (`meetstream_catalog.catalog.query`) and the `query` / `tables` subcommands."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from cli.main import main
-from tasks.catalog import dataset, open_table, query, read_table, write_bot
-from tasks.catalog.join import ParticipantRow
-from tasks.catalog.schema import BotRecord
-from tasks.meetstream.models import ArchivedMedia
+from meetstream_catalog.catalog import dataset, open_table, query, read_table, write_bot
+from meetstream_catalog.catalog.join import ParticipantRow
+from meetstream_catalog.catalog.schema import BotRecord
+from meetstream_catalog.cli.main import main
+from meetstream_catalog.meetstream.models import ArchivedMedia
 
 DAY = dt.date(2025, 3, 14)
 OTHER_DAY = dt.date(2025, 3, 15)
@@ -217,7 +217,7 @@ def test_query_command_explains_how_to_install_duckdb(
 def test_tables_command_describes_version_files_rows_and_maintenance(
     root: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tasks.catalog.maintenance import maintain
+    from meetstream_catalog.catalog.maintenance import maintain
 
     infos = {i.name: i for i in query.describe_tables(root)}
     assert (infos["media"].rows, infos["media"].files, infos["media"].partitions) == (3, 2, 2)

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tasks.catalog.report import (
+from meetstream_catalog.catalog.report import (
     catalog_delta_markdown,
     catalog_rows,
     escape_markdown,
@@ -185,8 +185,8 @@ def test_meeting_labels_name_platform_and_meeting_id_only() -> None:
 
 
 def test_catalog_rows_reads_only_the_given_bots(tmp_path: Path) -> None:
-    from tasks.catalog import write_bot
-    from tasks.catalog.schema import BotRecord
+    from meetstream_catalog.catalog import write_bot
+    from meetstream_catalog.catalog.schema import BotRecord
 
     root = str(tmp_path / "catalog")
     for bot_id in ("b1", "b2"):

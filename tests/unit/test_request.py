@@ -10,8 +10,8 @@ import pendulum
 import pytest
 from pydantic import ValidationError
 
-from tasks.request import MeetingRequest, as_utc, meeting_address, platform_from_link
-from tasks.request.preflight import PreflightError, check_join_at
+from meetstream_catalog.request import MeetingRequest, as_utc, meeting_address, platform_from_link
+from meetstream_catalog.request.preflight import PreflightError, check_join_at
 
 
 @pytest.mark.parametrize(

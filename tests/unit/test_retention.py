@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks import catalog
-from tasks.meetstream.errors import MeetStreamError
-from tasks.meetstream.models import ArchivedMedia
-from tasks.retention import delete_if_archived, record_deletion, verify_archive
+from meetstream_catalog import catalog
+from meetstream_catalog.meetstream.errors import MeetStreamError
+from meetstream_catalog.meetstream.models import ArchivedMedia
+from meetstream_catalog.retention import delete_if_archived, record_deletion, verify_archive
 from tests.unit.conftest import FakeAPI
 
 BOT = "bot-ret-1"

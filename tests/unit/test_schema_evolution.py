@@ -19,10 +19,10 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from tasks.catalog import dataset, query, read_table, write_bot
-from tasks.catalog import schema as catalog_schema
-from tasks.catalog.join import ParticipantRow
-from tasks.catalog.schema import TABLE_SCHEMAS, BotRecord, assert_compatible
+from meetstream_catalog.catalog import dataset, query, read_table, write_bot
+from meetstream_catalog.catalog import schema as catalog_schema
+from meetstream_catalog.catalog.join import ParticipantRow
+from meetstream_catalog.catalog.schema import TABLE_SCHEMAS, BotRecord, assert_compatible
 
 V1 = TABLE_SCHEMAS["participants"]
 V2 = V1.append(pa.field("language", pa.string()))
@@ -57,7 +57,7 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
                 pa.array(["de"] * table.num_rows, pa.string()),
             )
 
-        patch.setattr("tasks.catalog.participants_table", v2_table)
+        patch.setattr("meetstream_catalog.catalog.participants_table", v2_table)
         write(root, "new", dt.date(2025, 3, 15))
     return root
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.faults import FaultBook, FaultError, parse_fault
+from meetstream_catalog.simulator.faults import FaultBook, FaultError, parse_fault
 
 
 def fired(book: FaultBook, times: list[float], endpoint: str = "status") -> list[bool]:

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from simulator.media import (
+from meetstream_catalog.simulator.media import (
     MediaProfile,
     RangeNotSatisfiableError,
     UrlSigner,
@@ -14,9 +14,9 @@ from simulator.media import (
     parse_range,
     render_file,
 )
-from simulator.meeting import Bot
-from simulator.scenario import MeetingScript, Participant
-from simulator.webm import opus_webm, vp8_webm, wav
+from meetstream_catalog.simulator.meeting import Bot
+from meetstream_catalog.simulator.scenario import MeetingScript, Participant
+from meetstream_catalog.simulator.webm import opus_webm, vp8_webm, wav
 
 _MASTERS = {0x1A45DFA3, 0x18538067, 0x1549A966, 0x1654AE6B, 0xAE, 0x1F43B675, 0xE1, 0xE0}
 

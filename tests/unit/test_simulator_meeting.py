@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from simulator.meeting import SimClock, build_timeline
-from simulator.plan import plan_media
-from simulator.scenario import (
+from meetstream_catalog.simulator.meeting import SimClock, build_timeline
+from meetstream_catalog.simulator.plan import plan_media
+from meetstream_catalog.simulator.scenario import (
     MeetingScript,
     Participant,
     ScenarioError,
@@ -19,7 +19,7 @@ from simulator.scenario import (
     platform_from_link,
 )
 
-DEMO = Path(__file__).parents[2] / "simulator" / "scenarios" / "demo.yaml"
+DEMO = Path(__file__).parents[2] / "meetstream_catalog" / "simulator" / "scenarios" / "demo.yaml"
 
 
 def _script(**kw: object) -> MeetingScript:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tasks.meetstream.errors import WaitTimeoutError
-from tasks.settings import Settings
+from meetstream_catalog.meetstream.errors import WaitTimeoutError
+from meetstream_catalog.settings import Settings
 from tests.unit.conftest import FakeAPI
 
 TIMELINE = {

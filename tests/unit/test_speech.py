@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasks.catalog.join import join_participants
-from tasks.catalog.speech import attribute, merge_turns, talk_by_device
-from tasks.meetstream.models import AudioManifest, MeetingParticipant, VideoManifest
-from tasks.meetstream.timeline import SpeakerTimeline
+from meetstream_catalog.catalog.join import join_participants
+from meetstream_catalog.catalog.speech import attribute, merge_turns, talk_by_device
+from meetstream_catalog.meetstream.models import AudioManifest, MeetingParticipant, VideoManifest
+from meetstream_catalog.meetstream.timeline import SpeakerTimeline
 
 RATE = 16000
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from webhooks.app import ReceiverConfig, create_app
+from meetstream_catalog.webhooks.app import ReceiverConfig, create_app
 
 SECRET = "whsec_unit_test_secret"
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
@@ -95,7 +95,7 @@ async def test_unsigned_or_wrongly_signed_requests_get_401(post, sink: Sink, sig
 
 
 def test_a_signature_over_another_body_fails() -> None:
-    from webhooks.app import signature_ok
+    from meetstream_catalog.webhooks.app import signature_ok
 
     body = b'{"event": "bot.done"}'
     good = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()

@@ -1,0 +1,202 @@
+"""Maintenance of the catalog's Delta tables: compaction, vacuum, checkpoints, log cleanup.
+
+Responsibility: per table, `optimize.compact()` small files into files of about
+`target_file_size` (today's partition included, which is what keeps commits cheap: a
+commit's cost grows with the table's active files), `vacuum` the files that left the table
+more than the retention window ago, write a checkpoint, and delete expired log entries;
+then report what was done. Plain Python: the `maintain-catalog` flow is a thin wrapper.
+
+Traps guarded against:
+- maintenance racing captures: compaction is one atomic Delta commit that conflicts only
+  with a writer that replaced one of the same files, and is then retried from a fresh
+  snapshot (`retry_conflicts`); writers that conflict with it retry likewise. No lock;
+- vacuum deleting what a reader or writer still needs: only files removed from the table
+  longer ago than the retention window are deleted (`full=False`: files no commit names
+  yet, such as a writer's in-flight upload, are never touched). delta-rs refuses a window
+  under the table's own (7 days) unless asked: that check is lifted only for shorter ones;
+- "last maintenance" drifting from what happened: it is read back from the Delta history.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from deltalake import DeltaTable, WriterProperties
+
+from meetstream_catalog.catalog import (
+    DEFAULT_RETRY,
+    TABLE_PROPERTIES,
+    RetryPolicy,
+    open_table,
+    retry_conflicts,
+)
+from meetstream_catalog.catalog.schema import TABLES
+
+__all__ = [
+    "DEFAULT_TARGET_FILE_SIZE",
+    "DEFAULT_VACUUM_RETENTION_DAYS",
+    "TableMaintenance",
+    "last_maintenance",
+    "maintain",
+    "maintain_table",
+]
+
+DEFAULT_VACUUM_RETENTION_DAYS = 7
+# Replacing one bot rewrites the file that holds it (copy-on-write), so files stay modest.
+DEFAULT_TARGET_FILE_SIZE = 32 * 2**20
+# Compacted files are what queries read: Snappy decodes faster than the writers' ZSTD (an
+# aggregate over 30,000 media rows: 6.2 vs 9.5 ms, best of 60), for ~20% more bytes.
+_COMPACTED = WriterProperties(compression="SNAPPY")
+DELTA_DEFAULT_RETENTION_HOURS = 7 * 24  # delta.deletedFileRetentionDuration's default
+_COMPACT, _VACUUM = "OPTIMIZE", ("VACUUM END", "VACUUM START")
+
+
+@dataclass(frozen=True)
+class TableMaintenance:
+    """What maintenance did to one table (versions before and after, files, seconds)."""
+
+    table: str
+    version_before: int | None
+    version_after: int | None
+    files_compacted: int = 0
+    files_written: int = 0
+    files_vacuumed: int = 0
+    checkpoint: bool = False
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _fresh(table: DeltaTable) -> DeltaTable:
+    table.update_incremental()  # a retry must start from the latest snapshot
+    return table
+
+
+def _set_properties(table: DeltaTable, name: str, policy: RetryPolicy) -> bool:
+    """Give a table created before TABLE_PROPERTIES existed those properties (one commit)."""
+    if all(table.metadata().configuration.get(k) == v for k, v in TABLE_PROPERTIES.items()):
+        return False
+    retry_conflicts(
+        lambda: _fresh(table).alter.set_table_properties(dict(TABLE_PROPERTIES)),
+        what=f"table properties of catalog table {name!r}",
+        policy=policy,
+    )
+    return True
+
+
+def _compact(
+    table: DeltaTable, name: str, target_file_size: int, policy: RetryPolicy
+) -> tuple[int, int]:
+    metrics = retry_conflicts(
+        lambda: _fresh(table).optimize.compact(
+            target_size=target_file_size, writer_properties=_COMPACTED
+        ),
+        what=f"compaction of catalog table {name!r}",
+        policy=policy,
+    )
+    return int(metrics.get("numFilesRemoved", 0)), int(metrics.get("numFilesAdded", 0))
+
+
+def _vacuum(table: DeltaTable, name: str, retention_days: float, policy: RetryPolicy) -> int:
+    hours = round(retention_days * 24)
+    deleted = retry_conflicts(
+        lambda: _fresh(table).vacuum(
+            retention_hours=hours,
+            dry_run=False,
+            enforce_retention_duration=hours >= DELTA_DEFAULT_RETENTION_HOURS,
+        ),
+        what=f"vacuum of catalog table {name!r}",
+        policy=policy,
+    )
+    return len(deleted)
+
+
+def maintain_table(
+    name: str,
+    root: str,
+    *,
+    compact: bool = True,
+    vacuum: bool = True,
+    retention_days: float = DEFAULT_VACUUM_RETENTION_DAYS,
+    target_file_size: int = DEFAULT_TARGET_FILE_SIZE,
+    storage_options: Mapping[str, Any] | None = None,
+    policy: RetryPolicy = DEFAULT_RETRY,
+) -> TableMaintenance:
+    """Compact, vacuum, checkpoint and clean one table; safe while writers commit.
+
+    An absent table is reported with no versions. Raises ValueError for a negative
+    retention, CatalogConflictError if a step kept conflicting.
+    """
+    if retention_days < 0:
+        raise ValueError("retention_days must be >= 0")
+    started = time.monotonic()
+    table = open_table(name, root, storage_options=storage_options)
+    if table is None:
+        return TableMaintenance(name, None, None)
+    before = table.version()
+    removed = added = vacuumed = 0
+    _set_properties(table, name, policy)
+    if compact:
+        removed, added = _compact(table, name, target_file_size, policy)
+    if vacuum:
+        vacuumed = _vacuum(table, name, retention_days, policy)
+    _fresh(table).create_checkpoint()  # idempotent per version: racing writers are harmless
+    table.cleanup_metadata()  # log entries past delta.logRetentionDuration, before a checkpoint
+    return TableMaintenance(
+        name,
+        before,
+        table.version(),
+        files_compacted=removed,
+        files_written=added,
+        files_vacuumed=vacuumed,
+        checkpoint=True,
+        seconds=round(time.monotonic() - started, 3),
+    )
+
+
+def maintain(
+    root: str,
+    *,
+    tables: Sequence[str] = TABLES,
+    compact: bool = True,
+    vacuum: bool = True,
+    retention_days: float = DEFAULT_VACUUM_RETENTION_DAYS,
+    target_file_size: int = DEFAULT_TARGET_FILE_SIZE,
+    storage_options: Mapping[str, Any] | None = None,
+) -> list[TableMaintenance]:
+    """`maintain_table` for each table, one after the other."""
+    return [
+        maintain_table(
+            name,
+            root,
+            compact=compact,
+            vacuum=vacuum,
+            retention_days=retention_days,
+            target_file_size=target_file_size,
+            storage_options=storage_options,
+        )
+        for name in tables
+    ]
+
+
+def _when(commit: Mapping[str, Any]) -> str:
+    return datetime.fromtimestamp(int(commit["timestamp"]) / 1000, UTC).isoformat()
+
+
+def last_maintenance(table: DeltaTable) -> dict[str, str | None]:
+    """`{"optimize": ISO time | None, "vacuum": ISO time | None}` from the table's history."""
+    found: dict[str, str | None] = {"optimize": None, "vacuum": None}
+    for commit in table.history():  # newest first
+        operation = commit.get("operation")
+        if operation == _COMPACT and found["optimize"] is None:
+            found["optimize"] = _when(commit)
+        elif operation in _VACUUM and found["vacuum"] is None:
+            found["vacuum"] = _when(commit)
+        if all(found.values()):
+            break
+    return found

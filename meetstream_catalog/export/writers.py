@@ -1,0 +1,138 @@
+"""The three export formats, written one meeting at a time (see `meetstream_catalog.export`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from meetstream_catalog.export import (
+    ExportSummary,
+    Format,
+    GzipJsonl,
+    Meeting,
+    _wav_info,
+    copy_file,
+    meeting_length,
+    meetings,
+    speaker_labels,
+)
+
+
+def _recording_id(m: Meeting, media: Mapping[str, Any]) -> str:
+    return f"{m.bot_id}_{media['stream_id'] or 'mixed'}"
+
+
+def _source(uri: str) -> dict[str, Any]:
+    if uri.startswith("file://"):
+        return {"type": "file", "channels": [0], "source": uri.removeprefix("file://")}
+    return {"type": "url", "channels": [0], "source": uri}
+
+
+def _lhotse(m: Meeting, out: tuple[GzipJsonl, GzipJsonl], s: ExportSummary, opts: Any) -> None:
+    recordings, supervisions = out
+    length = meeting_length(m, opts)
+    by_stream: dict[str, str] = {}
+    mixed = None
+    for f in m.media:
+        if f["kind"] not in ("audio", "mixed_audio") or f["segment_index"] not in (0, None):
+            continue
+        wav = _wav_info(f["storage_uri"], opts) if f["kind"] == "mixed_audio" else None
+        rate = wav[0] if wav else int(f["sample_rate"] or 48000)
+        rid = _recording_id(m, f)
+        recordings.write(
+            {"id": rid, "sources": [_source(f["storage_uri"])], "sampling_rate": rate,
+             "num_samples": round(length * rate), "duration": length, "channel_ids": [0]}
+        )  # fmt: skip
+        s.recordings += 1
+        if f["kind"] == "audio":
+            by_stream[f["stream_id"]] = rid
+        else:
+            mixed = rid
+    labels = speaker_labels(m.turns)
+    for t in m.turns:
+        on = by_stream.get(t["audio_stream_id"]) or mixed
+        if on is None:
+            continue
+        supervisions.write(
+            {"id": f"{m.bot_id}_turn{t['turn_index']:05d}", "recording_id": on,
+             "start": t["start_seconds"], "duration": t["duration_seconds"], "channel": 0,
+             "speaker": labels[(t["device_id"], t["participant_name"])]}
+        )  # fmt: skip
+        s.supervisions += 1
+
+
+def _audiofolder(m: Meeting, out: Path, meta: Any, s: ExportSummary, opts: Any, link: bool) -> None:
+    labels = speaker_labels(m.turns)
+    length = None
+    for f in m.media:
+        if f["kind"] != "audio":
+            continue
+        turns = [t for t in m.turns if t["audio_stream_id"] == f["stream_id"]]
+        label = labels[(turns[0]["device_id"], turns[0]["participant_name"])] if turns else None
+        name = f"{m.bot_id}/{f['stream_id']}_{f['segment_index']}.webm"
+        s.bytes += copy_file(f["storage_uri"], str(out / name), opts, link=link)
+        s.files += 1
+        length = length if length is not None else meeting_length(m, opts)
+        row = {
+            "file_name": name, "speaker": label or f["participant_name"],
+            "participant_name": f["participant_name"], "meeting": m.bot_id,
+            "platform": m.platform, "meeting_date": m.meeting_date, "duration": length,
+            "talk_seconds": f["duration_seconds"],
+            "turn_starts": [t["start_seconds"] for t in turns],
+            "turn_ends": [t["end_seconds"] for t in turns],
+        }  # fmt: skip
+        meta.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _rttm(m: Meeting, out: Path, s: ExportSummary) -> None:
+    labels = speaker_labels(m.turns)
+    lines = [
+        f"SPEAKER {m.bot_id} 1 {t['start_seconds']:.3f} {t['duration_seconds']:.3f} "
+        f"<NA> <NA> {labels[(t['device_id'], t['participant_name'])]} <NA> <NA>\n"
+        for t in m.turns
+    ]
+    (out / f"{m.bot_id}.rttm").write_text("".join(lines), encoding="utf-8")
+    s.files += 1
+    s.supervisions += len(lines)
+
+
+def export(
+    fmt: Format,
+    out: str,
+    root: str,
+    *,
+    where: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    link: bool = False,
+) -> ExportSummary:
+    """Write `fmt` under the local directory `out`; returns counts. Media may be on s3://."""
+    opts = dict(storage_options or {})
+    target = Path(out)
+    target.mkdir(parents=True, exist_ok=True)
+    summary = ExportSummary(fmt)
+    lhotse = None
+    meta = None
+    if fmt == "lhotse":
+        lhotse = (
+            GzipJsonl(str(target / "recordings.jsonl.gz"), {}),
+            GzipJsonl(str(target / "supervisions.jsonl.gz"), {}),
+        )
+    elif fmt == "audiofolder":
+        meta = (target / "metadata.jsonl").open("w", encoding="utf-8")
+    try:
+        for m in meetings(root, where, opts):
+            summary.meetings += 1
+            if lhotse is not None:
+                _lhotse(m, lhotse, summary, opts)
+            elif meta is not None:
+                _audiofolder(m, target, meta, summary, opts, link)
+            else:
+                _rttm(m, target, summary)
+    finally:
+        for w in lhotse or ():
+            w.close()
+        if meta is not None:
+            meta.close()
+    return summary

@@ -1,0 +1,350 @@
+"""The async MeetStream REST client: auth, endpoints, typed answers and bounded waits.
+
+`MeetStreamClient` is the public API: one method per endpoint, returning validated models,
+plus the waits that poll them. How a request is sent, retried and decoded is
+`meetstream_catalog.meetstream.transport` (the one place transient HTTP failures are retried); errors
+are the typed ones of `meetstream_catalog.meetstream.errors`.
+
+Traps guarded against:
+- the API key is read at first use, never at construction or import, and never reaches a
+  repr, a log line or an exception text (it is held as a `SecretStr`);
+- 202 "not ready" never passes as success, and a create without an idempotency or
+  deduplication key is sent with `retry=False`, so a retry cannot start a second bot;
+- bot ids come from outside, so they are checked before they become part of a path;
+- an injected `httpx.AsyncClient` stays open: the client closes only what it created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from functools import partial
+from types import TracebackType
+from typing import Self, TypeVar
+
+import httpx
+from pydantic import BaseModel, SecretStr, TypeAdapter
+
+from meetstream_catalog.meetstream.errors import NotReadyError
+from meetstream_catalog.meetstream.models import (
+    AudioManifest,
+    BotCreated,
+    BotDetail,
+    BotStatus,
+    CompositeVideo,
+    MeetingParticipant,
+    MixedAudio,
+    VideoManifest,
+)
+from meetstream_catalog.meetstream.polling import wait_until
+from meetstream_catalog.meetstream.timeline import SpeakerTimeline
+from meetstream_catalog.meetstream.transport import RetryPolicy, Sleep, Transport, parse
+from meetstream_catalog.settings import Settings
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+_BOT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:~-]{0,127}")
+_PARTICIPANTS: TypeAdapter[list[MeetingParticipant]] = TypeAdapter(list[MeetingParticipant])
+
+
+class MeetStreamClient:
+    """Async client of the MeetStream REST API. Use as `async with MeetStreamClient(...)`."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        http: httpx.AsyncClient | None = None,
+        settings: Settings | None = None,
+        max_attempts: int | None = None,
+        max_total_seconds: float | None = None,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 60.0,
+        retry_after_cap: float = 300.0,
+        timeout: float | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._settings = settings if settings is not None else Settings()
+        policy = RetryPolicy(  # raises ValueError before anything else is built
+            budget_seconds=max_total_seconds or self._settings.outage_tolerance_seconds,
+            max_attempts=max_attempts,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            retry_after_cap=retry_after_cap,
+        )
+        # Checked at first use, so building a client never needs a secret; SecretStr keeps it
+        # out of vars(), pickles and anything else that walks the object's attributes.
+        self._api_key = SecretStr(api_key) if api_key else self._settings.api_key
+        self._base_url = (base_url or self._settings.api_url).rstrip("/")
+        if not self._base_url.startswith(("http://", "https://")):
+            raise ValueError("MEETSTREAM_API_URL must be an http:// or https:// URL")
+        self._owns_http = http is None
+        self._http = (
+            http
+            if http is not None
+            else httpx.AsyncClient(timeout=timeout or self._settings.http_timeout_seconds)
+        )
+        self._transport = Transport(
+            self._http,
+            self._base_url,
+            policy=policy,
+            timeout=httpx.Timeout(timeout) if timeout is not None else None,
+            sleep=sleep,
+            clock=clock,
+            rng=rng or random.Random(),
+        )
+        self._sleep = sleep
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        key = "set" if self._secrets() else "missing"
+        return f"MeetStreamClient(base_url={self._base_url!r}, api_key={key})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this object created it (an injected one stays open)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    # Endpoints ----------------------------------------------------------------------------
+
+    async def create_bot(
+        self,
+        *,
+        meeting_link: str,
+        bot_name: str,
+        idempotency_key: str | None = None,
+        audio_separate_streams: bool = True,
+        video_separate_streams: bool = True,
+        video_required: bool | None = None,
+        join_at: datetime | None = None,
+        callback_url: str | None = None,
+        custom_attributes: Mapping[str, str] | None = None,
+        deduplication_key: str | None = None,
+        extra: Mapping[str, object] | None = None,
+    ) -> BotCreated:
+        """Send a bot into a meeting. `replayed` is True when the API returned an existing bot
+        (507 for a reused Idempotency-Key, 200 for a reused deduplication_key).
+
+        Make `idempotency_key` once per meeting request, outside any retry, and keep it.
+        Raises ConflictError (409), BadRequestError (400) and the other MeetStreamErrors.
+        """
+        body: dict[str, object] = {
+            "meeting_link": meeting_link,
+            "bot_name": bot_name,
+            # Top level on purpose: the nested recording_config copies lose when both are set.
+            "audio_separate_streams": audio_separate_streams,
+            "video_separate_streams": video_separate_streams,
+        }
+        if join_at is not None:
+            if join_at.tzinfo is None:
+                raise ValueError("join_at must be timezone-aware")
+            body["join_at"] = join_at.isoformat()
+        optional = {
+            "video_required": video_required,
+            "callback_url": callback_url,
+            "custom_attributes": dict(custom_attributes) if custom_attributes else None,
+            "deduplication_key": deduplication_key,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        retention = self._settings.retention_hours
+        if retention is not None and not (extra and "recording_config" in extra):
+            # Documented defaults disagree (kept forever / 24 h / 720 h): always send it.
+            body["recording_config"] = {"retention": {"type": "timed", "hours": retention}}
+        if extra and (clash := sorted(body.keys() & extra.keys())):
+            raise ValueError(f"extra repeats arguments of create_bot: {', '.join(clash)}")
+        body.update(extra or {})
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        status, data = await self._transport.request_json(
+            "create_bot",
+            "POST",
+            "/bots/create_bot",
+            key=self._key(),
+            json=body,
+            headers=headers,
+            retry=bool(idempotency_key or deduplication_key),
+        )
+        created = parse(BotCreated.model_validate, data, "create_bot")
+        return created.model_copy(update={"replayed": status in (200, 507)})
+
+    async def get_status(self, bot_id: str) -> BotStatus:
+        """Current status; compare with `.state` (BotState, case-insensitive)."""
+        return await self._get(bot_id, "status", BotStatus.model_validate)
+
+    async def get_detail(self, bot_id: str) -> BotDetail:
+        """The bot record (platform, status timeline, custom attributes)."""
+        return await self._get(bot_id, "detail", BotDetail.model_validate)
+
+    async def remove_bot(self, bot_id: str) -> str:
+        """Make the bot leave (the API uses GET); recordings are kept. Returns its message."""
+        data = await self._get(bot_id, "remove_bot", lambda data: data)
+        message = data.get("message") if isinstance(data, dict) else None
+        return message if isinstance(message, str) else ""
+
+    async def get_audio(self, bot_id: str) -> MixedAudio:
+        """Mixed audio URL (presigned, 1 h). NotReadyError while processing."""
+        return await self._get(bot_id, "get_audio", MixedAudio.model_validate)
+
+    async def get_video(self, bot_id: str) -> CompositeVideo:
+        """Composite video URL (presigned, 10 min). NotReadyError while processing."""
+        return await self._get(bot_id, "get_video", CompositeVideo.model_validate)
+
+    async def get_audio_streams(self, bot_id: str) -> AudioManifest:
+        """Per-participant audio; `available=False` is a normal answer. NotReadyError if not yet."""
+        return await self._get(bot_id, "get_audio_streams", AudioManifest.model_validate)
+
+    async def get_recording_streams(self, bot_id: str) -> VideoManifest:
+        """Per-participant video, either documented shape. NotReadyError if not yet."""
+        return await self._get(bot_id, "get_recording_streams", VideoManifest.model_validate)
+
+    async def get_participants(self, bot_id: str) -> list[MeetingParticipant]:
+        """One entry per device (one person on two devices is two entries)."""
+        return await self._get(bot_id, "get_participants", _participants)
+
+    async def get_speaker_timeline(self, bot_id: str) -> SpeakerTimeline:
+        """Who spoke when (byte offsets into 16-bit PCM). NotReadyError while processing."""
+        return await self._get(bot_id, "get_speaker_timeline", SpeakerTimeline.model_validate)
+
+    async def delete_bot_data(self, bot_id: str) -> int | None:
+        """Delete the bot's recordings and media at MeetStream (`DELETE /bots/{id}/delete`).
+
+        Irreversible: call it only once every file is archived and verified. Returns
+        `deleted_objects` (None if the answer does not say).
+        """
+        path = f"/bots/{_checked_bot_id(bot_id)}/delete"
+        _, data = await self._transport.request_json("delete", "DELETE", path, key=self._key())
+        count = data.get("deleted_objects") if isinstance(data, dict) else None
+        return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+    # Bounded waits --------------------------------------------------------------------------
+
+    async def wait_until_left(
+        self,
+        bot_id: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - poll deadline, see meetstream_catalog.meetstream.polling
+        initial_interval: float = 5.0,
+        max_interval: float = 75.0,
+        on_status: Callable[[BotStatus], None] | None = None,
+    ) -> BotStatus:
+        """Poll status until the bot has left the meeting. Raises WaitTimeoutError.
+
+        The defaults (5 s growing to 75 s, the settings' defaults) cost at most one status
+        call per meeting-minute on average from a 30-minute meeting on, and notice the exit
+        at most `max_interval` seconds after it happened (see docs/benchmarks.md, Fleet).
+        `on_status` is called with each status that differs from the one before.
+        """
+        last: list[str | None] = [None]
+
+        async def check() -> BotStatus:
+            status = await self.get_status(bot_id)
+            if on_status is not None and status.status != last[0]:
+                last[0] = status.status
+                on_status(status)
+            if status.state.has_left:
+                return status
+            raise NotReadyError(f"status {status.status or 'missing'}")
+
+        what = f"bot {bot_id} to leave the meeting"
+        return await self._wait(check, what, timeout, (initial_interval, max_interval))
+
+    async def wait_for_audio_streams(
+        self,
+        bot_id: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - poll deadline, see meetstream_catalog.meetstream.polling
+        initial_interval: float = 5.0,
+        max_interval: float = 75.0,
+    ) -> AudioManifest:
+        """Poll get_audio_streams while it answers "not ready". Raises WaitTimeoutError."""
+        check, what = partial(self.get_audio_streams, bot_id), f"audio streams of bot {bot_id}"
+        return await self._wait(check, what, timeout, (initial_interval, max_interval))
+
+    async def wait_for_recording_streams(
+        self,
+        bot_id: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - poll deadline, see meetstream_catalog.meetstream.polling
+        initial_interval: float = 5.0,
+        max_interval: float = 75.0,
+    ) -> VideoManifest:
+        """Poll get_recording_streams while it answers "not ready". Raises WaitTimeoutError."""
+        check, what = partial(self.get_recording_streams, bot_id), f"video streams of bot {bot_id}"
+        return await self._wait(check, what, timeout, (initial_interval, max_interval))
+
+    async def wait_for_speaker_timeline(
+        self,
+        bot_id: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - poll deadline, see meetstream_catalog.meetstream.polling
+        initial_interval: float = 5.0,
+        max_interval: float = 75.0,
+    ) -> SpeakerTimeline:
+        """Poll get_speaker_timeline while it answers "not ready". Raises WaitTimeoutError."""
+        check = partial(self.get_speaker_timeline, bot_id)
+        what = f"speaker timeline of bot {bot_id}"
+        return await self._wait(check, what, timeout, (initial_interval, max_interval))
+
+    async def _wait(
+        self,
+        check: Callable[[], Awaitable[M]],
+        what: str,
+        timeout: float,  # noqa: ASYNC109 - poll deadline, see meetstream_catalog.meetstream.polling
+        every: tuple[float, float],
+    ) -> M:
+        return await wait_until(
+            check,
+            timeout=timeout,
+            what=what,
+            initial_interval=every[0],
+            max_interval=every[1],
+            clock=self._clock,
+            sleep=self._sleep,
+        )
+
+    # Requests -------------------------------------------------------------------------------
+
+    async def _get(self, bot_id: str, endpoint: str, validate: Callable[[object], T]) -> T:
+        path = f"/bots/{_checked_bot_id(bot_id)}/{endpoint}"
+        _, data = await self._transport.request_json(endpoint, "GET", path, key=self._key())
+        return parse(validate, data, endpoint)
+
+    def _key(self) -> str:
+        key = self._api_key.get_secret_value() if self._api_key else ""
+        return key or self._settings.require_api_key()  # raises, saying what to set
+
+    def _secrets(self) -> tuple[str, ...]:
+        key = self._api_key.get_secret_value() if self._api_key else ""
+        return (key,) if key else ()
+
+
+def _participants(data: object) -> list[MeetingParticipant]:
+    if isinstance(data, dict) and isinstance(data.get("participants"), list):
+        data = data["participants"]  # a wrapped list too: be liberal on input
+    return _PARTICIPANTS.validate_python(data)
+
+
+def _checked_bot_id(bot_id: str) -> str:
+    if not isinstance(bot_id, str) or not _BOT_ID.fullmatch(bot_id) or ".." in bot_id:
+        raise ValueError(
+            f"invalid bot id {str(bot_id)[:80]!r}: expected 1-128 letters, digits or ._:~-"
+        )
+    return bot_id

@@ -1,0 +1,113 @@
+"""The one wiring point: where demo, test and production differ.
+
+Everything that changes between the simulator on 127.0.0.1 and the real MeetStream API on
+S3 storage is read here, from arguments or `MEETSTREAM_*` environment variables. The trap
+this guards against: reading a secret at import time with an empty default, so a missing
+key only shows up as a 401 from the server. Here the key is optional until first use, and
+`require_api_key` says exactly what to set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_API_URL = "https://api.meetstream.ai/api/v1"
+
+
+class MissingApiKeyError(RuntimeError):
+    """No MeetStream API key was configured. Set MEETSTREAM_API_KEY (or pass api_key)."""
+
+
+class Settings(BaseSettings):
+    """Runtime settings, from arguments or `MEETSTREAM_*` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="MEETSTREAM_", extra="ignore")
+
+    api_key: SecretStr | None = Field(
+        default=None, description="MeetStream API key (MEETSTREAM_API_KEY)."
+    )
+    api_url: str = Field(
+        default=DEFAULT_API_URL, description="MeetStream API base URL (MEETSTREAM_API_URL)."
+    )
+    media_root: str = Field(
+        default="data/media",
+        description="Where media files are archived: a local path, file:// or s3:// URL.",
+    )
+    catalog_root: str = Field(
+        default="data/catalog",
+        description="Where the Parquet catalog lives: a local path, file:// or s3:// URL.",
+    )
+    meetings_url: str | None = Field(
+        default=None,
+        description="The scheduled batch's meeting list: a CSV/JSON/JSONL/Parquet path or URL.",
+    )
+    webhook_url: str | None = Field(
+        default=None,
+        description="The webhook receiver's public URL (https://.../webhooks/meetstream). "
+        "When set, captures run in webhook mode by default: no worker waits through a meeting.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="S3-compatible endpoint (MinIO, moto); unset for AWS S3.",
+    )
+    http_timeout_seconds: float = Field(default=30.0, gt=0)
+    outage_tolerance_seconds: float = Field(
+        default=1800.0,
+        gt=0,
+        description="How long one step keeps retrying a failing MeetStream or media server "
+        "(5xx, 429, timeouts, refused connections) before the capture gives up.",
+    )
+    poll_interval_seconds: float = Field(
+        default=5.0, gt=0, description="First pause between status or manifest polls."
+    )
+    # 75 s, not 60: the backoff's first eight polls come within four minutes, so a cap of
+    # 60 s still averages more than one status call per meeting-minute at 60 minutes
+    # (1.07); 75 s keeps a 30-minute meeting at 0.97 and notices the exit within 75 s.
+    poll_max_interval_seconds: float = Field(
+        default=75.0,
+        gt=0,
+        description="Longest pause between polls (backoff cap), and so the longest delay "
+        "before a bot's exit or a finished manifest is noticed.",
+    )
+    processing_timeout_seconds: float = Field(
+        default=3600.0, gt=0, description="How long to wait for manifests after the bot left."
+    )
+    archive_concurrency: int = Field(default=4, ge=1, description="Files copied at once per bot.")
+    retention_hours: int | None = Field(
+        default=None,
+        ge=1,
+        description="Sent as recording_config.retention (timed, hours) when a bot is created: "
+        "how long MeetStream keeps its recordings. Unset: MeetStream's own default.",
+    )
+    delete_after_archive: bool = Field(
+        default=False,
+        description="Delete a bot's data at MeetStream (DELETE /bots/{id}/delete) once every "
+        "file is archived, verified (size and sha256) and committed to the catalog.",
+    )
+
+    def require_api_key(self) -> str:
+        """Return the API key, or raise MissingApiKeyError saying what to set."""
+        if self.api_key is None or not self.api_key.get_secret_value():
+            raise MissingApiKeyError(
+                "No MeetStream API key configured: set the MEETSTREAM_API_KEY environment "
+                "variable (or a Prefect Secret block named 'meetstream-api-key' for deployments)."
+            )
+        return self.api_key.get_secret_value()
+
+    def storage_options(self) -> dict[str, object]:
+        """fsspec storage options for s3:// roots (empty for local roots)."""
+        if self.s3_endpoint_url:
+            return {"client_kwargs": {"endpoint_url": self.s3_endpoint_url}}
+        return {}
+
+
+def resolve_root(root: str) -> str:
+    """Turn a local path or URL into an absolute fsspec URL (file:///abs or s3://...)."""
+    if "://" in root:
+        if root.startswith("file://"):
+            return "file://" + str(Path(root.removeprefix("file://")).resolve())
+        return root.rstrip("/")
+    return "file://" + str(Path(root).resolve())

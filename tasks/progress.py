@@ -1,0 +1,62 @@
+"""Progress lines a person waiting on a meeting wants: the run log and the terminal.
+
+Each fact goes to the run log (the UI shows it) and to the `meetstream.progress` logger,
+which the terminal view of the CLI prints (`meetstream_catalog.cli.console`). The trap
+guarded here is Prefect's logging re-configuration, which replaces the handlers of the
+loggers it names: the terminal listens on a plain logger of our own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextvars import ContextVar
+
+from prefect import get_run_logger
+
+PROGRESS = logging.getLogger("meetstream.progress")
+
+# Set for the meetings of a many-meeting run (`flows.capture.capture_in_batch`): their
+# intermediate facts (each status change, archive progress) stay out of the run log, whose
+# every line the API server records: 1,000 meetings x ~5 such lines. Milestones (bot
+# created, left, archived, catalogued) are always logged; the terminal view gets all.
+IN_BATCH: ContextVar[bool] = ContextVar("meetstream_in_batch", default=False)
+
+
+def progress(message: str, *args: object, bot_id: str | None = None, detail: bool = False) -> None:
+    """Log one progress fact to the run log (and the terminal of `meetstream-catalog`);
+    a `detail` of a meeting in a batch goes to the run log at DEBUG only."""
+    level = logging.DEBUG if detail and IN_BATCH.get() else logging.INFO
+    get_run_logger().log(level, message, *args)
+    PROGRESS.info(message, *args, extra={"bot_id": bot_id})
+
+
+def duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+class ArchiveProgress:
+    """Reports files archived of total, at most every few seconds (and the last file)."""
+
+    EVERY_SECONDS = 5.0
+
+    def __init__(self, bot_id: str) -> None:
+        self.bot_id = bot_id
+        self.last = 0.0
+
+    def __call__(self, files: int, total: int, size: int) -> None:
+        now = time.monotonic()
+        if files < total and now - self.last < self.EVERY_SECONDS:
+            return
+        self.last = now
+        progress(
+            "Bot %s: archived %d of %d files (%.1f MB)",
+            self.bot_id,
+            files,
+            total,
+            size / 1e6,
+            bot_id=self.bot_id,
+            detail=files < total,
+        )
