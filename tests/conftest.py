@@ -11,6 +11,7 @@ import os
 import socket
 import tempfile
 from collections.abc import Iterator
+from typing import NoReturn
 
 import pytest
 
@@ -26,6 +27,25 @@ os.environ.update(
 for _name in list(os.environ):
     if _name.startswith("MEETSTREAM_") or _name.startswith("AWS_"):
         del os.environ[_name]  # a developer's real key or bucket must never reach a test
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--require-export-libs",
+        action="store_true",
+        help="fail, not skip, the tests whose libraries are missing (torch, torchcodec, "
+        "lhotse, datasets, FFmpeg's shared libraries); CI sets it",
+    )
+
+
+def missing_library(config: pytest.Config, what: str) -> NoReturn:
+    """Skip the test with the one line `what` (which names what to install), or fail it
+    with that line under --require-export-libs, so CI never passes with them unseen."""
+    if config.getoption("--require-export-libs"):
+        pytest.fail(f"--require-export-libs: {what}", pytrace=False)
+    # Reported at the test, not at this line (as pytest's own skipif marks are), so that
+    # `-rs` names each skipped test.
+    raise pytest.skip.Exception(what, _use_item_location=True)
 
 
 def free_port() -> int:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-PROGRESS_LOGGER = "meetstream.progress"  # tasks.steps.PROGRESS
+PROGRESS_LOGGER = "meetstream.progress"  # tasks.progress.PROGRESS
 
 
 class ProgressView(logging.Handler):

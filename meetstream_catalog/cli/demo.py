@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from meetstream_catalog import simulator
-from meetstream_catalog.catalog.schema import TABLES
+from meetstream_catalog.catalog.schema import CAPTURE_TABLES as TABLES
 from meetstream_catalog.request import MeetingRequest
 from meetstream_catalog.simulator.scenario import load_scenario
 from meetstream_catalog.simulator.server import serve_in_thread

@@ -1,4 +1,8 @@
-"""`meetstream-catalog export FORMAT OUT [--where SQL]`: the catalog as speech datasets."""
+"""`meetstream-catalog export FORMAT OUT [--where SQL]`: the catalog as speech datasets.
+
+Without DuckDB (the `query` extra) the command prints one line saying what to install, as
+`query` does, instead of a traceback: the export package imports DuckDB only when it runs.
+"""
 
 from __future__ import annotations
 
@@ -30,8 +34,9 @@ def add_parser(sub: Any, catalog_root_argument: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from meetstream_catalog.catalog.query import QueryError
-    from meetstream_catalog.export.writers import export
+    """Run `export`: 0 when written, 1 without DuckDB, 2 when the catalog cannot be read."""
+    from meetstream_catalog.catalog.query import QueryError, QueryUnavailableError
+    from meetstream_catalog.export import export
     from meetstream_catalog.settings import Settings
 
     settings = Settings()
@@ -45,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
             storage_options=settings.storage_options(),
             link=args.link,
         )
+    except QueryUnavailableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except QueryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,23 +1,43 @@
-"""The three export formats, written one meeting at a time (see `meetstream_catalog.export`)."""
+"""The three export formats, written one meeting at a time (see `meetstream_catalog.export`).
+
+The trap guarded against: an export without DuckDB (the `query` extra) that creates the
+output directory and empty manifests before it fails: DuckDB is required before anything is
+written.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from meetstream_catalog.export import (
-    ExportSummary,
-    Format,
-    GzipJsonl,
+from meetstream_catalog.export.files import GzipJsonl, copy_file
+from meetstream_catalog.export.meetings import (
     Meeting,
-    _wav_info,
-    copy_file,
     meeting_length,
     meetings,
+    require_duckdb,
     speaker_labels,
+    wav_info,
 )
+
+Format = Literal["lhotse", "audiofolder", "rttm"]
+FORMATS: tuple[Format, ...] = ("lhotse", "audiofolder", "rttm")
+
+
+@dataclass
+class ExportSummary:
+    """What an export wrote."""
+
+    format: str
+    meetings: int = 0
+    recordings: int = 0
+    supervisions: int = 0
+    files: int = 0
+    bytes: int = 0
+    outputs: list[str] = field(default_factory=list)
 
 
 def _recording_id(m: Meeting, media: Mapping[str, Any]) -> str:
@@ -38,7 +58,7 @@ def _lhotse(m: Meeting, out: tuple[GzipJsonl, GzipJsonl], s: ExportSummary, opts
     for f in m.media:
         if f["kind"] not in ("audio", "mixed_audio") or f["segment_index"] not in (0, None):
             continue
-        wav = _wav_info(f["storage_uri"], opts) if f["kind"] == "mixed_audio" else None
+        wav = wav_info(f["storage_uri"], opts) if f["kind"] == "mixed_audio" else None
         rate = wav[0] if wav else int(f["sample_rate"] or 48000)
         rid = _recording_id(m, f)
         recordings.write(
@@ -107,7 +127,12 @@ def export(
     storage_options: Mapping[str, Any] | None = None,
     link: bool = False,
 ) -> ExportSummary:
-    """Write `fmt` under the local directory `out`; returns counts. Media may be on s3://."""
+    """Write `fmt` under the local directory `out`; returns counts. Media may be on s3://.
+
+    Raises QueryUnavailableError (before writing anything) when DuckDB is not installed,
+    QueryError when the catalog or `where` cannot be read.
+    """
+    require_duckdb()
     opts = dict(storage_options or {})
     target = Path(out)
     target.mkdir(parents=True, exist_ok=True)

@@ -1,13 +1,18 @@
 """`meetstream-catalog export` on the demo catalog, loaded by the real libraries.
 
-lhotse, datasets and torchcodec are the `export-tests` extra (installed by `make install`;
-FFmpeg's libraries come from Debian in `.ci/run`). They are pinned to linux/x86_64/CPython
-3.11, where torch's CPU wheel exists; elsewhere these tests skip with that reason rather
-than pass unseen.
+Always on: the RTTM output, and every audio file of the audiofolder export decoded with
+PyAV (the `dev` group; its wheels ship their own FFmpeg, no torch) against what the
+catalog says of it. With the `export-tests` group (lhotse, datasets, torchcodec) and torch's
+CPU build beside the lock (`make export-libs`; torchcodec also loads FFmpeg's shared
+libraries, from Debian's ffmpeg in `.ci/run`), the outputs are loaded by lhotse and Hugging
+Face `datasets` too. Without a library those tests skip with one line naming what to
+install; under `--require-export-libs` (CI) they fail instead of passing unseen.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import platform
 import sys
@@ -15,16 +20,54 @@ from pathlib import Path
 
 import pytest
 
+from meetstream_catalog.catalog import read_table
 from meetstream_catalog.cli.main import main
+from tests.conftest import missing_library
 
-SUPPORTED = (
-    sys.platform == "linux" and platform.machine() == "x86_64" and sys.version_info[:2] == (3, 11)
-)
-needs_libs = pytest.mark.skipif(
-    not SUPPORTED, reason="lhotse/datasets test extra is pinned to linux x86_64 CPython 3.11"
-)
+# What loading each library needs: lhotse and torchcodec import torch.
+_NEEDS = {"lhotse": ("torch", "lhotse"), "datasets": ("datasets",),
+          "torchcodec": ("torch", "datasets", "torchcodec")}  # fmt: skip
+
+
+@functools.cache
+def _ffmpeg_problem() -> str | None:
+    """Why torchcodec cannot load FFmpeg's shared libraries (it tries FFmpeg 8 down to 4
+    when imported), or None when it can."""
+    try:
+        import torchcodec  # noqa: F401
+    except (ImportError, OSError, RuntimeError) as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [repr(exc)]
+        # The first library the dynamic loader could not open says more than the preamble.
+        why = next((line for line in lines if "cannot open shared object" in line), lines[0])
+        return (
+            "torchcodec cannot load FFmpeg's shared libraries (FFmpeg 4-8: "
+            f"apt-get install ffmpeg, or brew install ffmpeg): {why[:160]}"
+        )
+    return None
+
+
+def require(config: pytest.Config, *libraries: str) -> None:
+    """Skip (fail under --require-export-libs) unless `libraries` load here: one line that
+    names what is missing and how to install it."""
+    wanted = dict.fromkeys(name for lib in libraries for name in _NEEDS[lib])
+    missing = [name for name in wanted if importlib.util.find_spec(name) is None]
+    hints = []
+    if "torch" in missing:
+        hints.append("torch (CPU build, kept out of uv.lock): make export-libs")
+    if group := [name for name in missing if name != "torch"]:
+        hint = f"{', '.join(group)} (group export-tests): make test"
+        if "torchcodec" in group and (sys.platform, platform.machine()) != ("linux", "x86_64"):
+            hint += "; torchcodec's CPU wheels are for Linux x86_64 only"
+        hints.append(hint)
+    if hints:
+        missing_library(config, "missing " + "; ".join(hints))
+    if "torchcodec" in wanted and (problem := _ffmpeg_problem()):
+        missing_library(config, problem)
+
+
 MEET = "platform = 'google_meet'"
-# The demo script's Google Meet meeting (meetstream_catalog/simulator/scenarios/demo.yaml), 600 s long.
+# The demo script's Google Meet meeting, 600 s long
+# (meetstream_catalog/simulator/scenarios/demo.yaml).
 SCRIPT = {
     ("Alex_Kim_devices_100", 0.0, 150.0), ("Alex_Kim_devices_101", 140.0, 160.0),
     ("Jordan_Lee", 300.0, 100.0), ("Alex_Kim_devices_100", 400.0, 70.0),
@@ -32,10 +75,10 @@ SCRIPT = {
 }  # fmt: skip
 
 
-@needs_libs
 def test_lhotse_manifests_load_with_durations_and_speakers_of_the_script(
-    demo_catalog: str, tmp_path: Path
+    demo_catalog: str, tmp_path: Path, pytestconfig: pytest.Config
 ) -> None:
+    require(pytestconfig, "lhotse")
     from lhotse import load_manifest
 
     assert main(["export", "lhotse", str(tmp_path), "--where", MEET,
@@ -50,10 +93,10 @@ def test_lhotse_manifests_load_with_durations_and_speakers_of_the_script(
     assert all(s.recording_id in ids and s.end <= 600.0 for s in supervisions)
 
 
-@needs_libs
 def test_audiofolder_metadata_loads_in_datasets_with_speaker_labels(
-    demo_catalog: str, tmp_path: Path
+    demo_catalog: str, tmp_path: Path, pytestconfig: pytest.Config
 ) -> None:
+    require(pytestconfig, "datasets")
     from datasets import load_dataset
 
     assert main(["export", "audiofolder", str(tmp_path), "--catalog-root", demo_catalog]) == 0
@@ -72,10 +115,10 @@ def test_audiofolder_metadata_loads_in_datasets_with_speaker_labels(
     assert all((tmp_path / r["file_name"]).stat().st_size > 0 for r in ds)
 
 
-@needs_libs
 def test_audiofolder_loads_with_the_audiofolder_builder_and_decodes(
-    demo_catalog: str, tmp_path: Path
+    demo_catalog: str, tmp_path: Path, pytestconfig: pytest.Config
 ) -> None:
+    require(pytestconfig, "torchcodec")
     from datasets import load_dataset
 
     assert main(["export", "audiofolder", str(tmp_path), "--where", MEET,
@@ -108,3 +151,45 @@ def test_rttm_has_one_file_per_meeting_with_the_scripts_turns(
     assert [(p[3], p[4]) for p in teams] == [("0.000", "240.000"), ("240.000", "240.000"),
                                               ("480.000", "240.000")]  # fmt: skip
     assert json.dumps(lines).count("Ines_Duarte") == 2  # past the 16-stream cap, still here
+
+
+def test_every_audiofolder_file_decodes_with_pyav_to_the_length_the_catalog_gives(
+    demo_catalog: str, tmp_path: Path
+) -> None:
+    import av
+
+    assert main(["export", "audiofolder", str(tmp_path), "--catalog-root", demo_catalog]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "metadata.jsonl").read_text().splitlines()]
+    media = read_table("media", demo_catalog)
+    audio = {(m.bot_id, m.stream_id, m.segment_index): m
+             for m in media[media.kind == "audio"].itertuples()}  # fmt: skip
+    length = {
+        m.bot_id: m.duration_seconds for m in media[media.kind == "composite_video"].itertuples()
+    }
+    assert len(rows) == 3 + 2 + 16
+    for row in rows:  # every file, every frame: no file is cut short or padded
+        stream_id, segment = Path(row["file_name"]).stem.rsplit("_", 1)
+        said = audio[(row["meeting"], stream_id, int(segment))]
+        samples, rates = 0, set()
+        with av.open(str(tmp_path / row["file_name"])) as container:
+            (stream,) = container.streams.audio
+            for frame in container.decode(stream):  # one frame at a time: 15 min is 170 MB
+                samples += frame.samples
+                rates.add(frame.sample_rate)
+        assert (stream.codec_context.name, rates) == (said.codec, {said.sample_rate}), row
+        # Opus drops its 312-sample pre-skip (6.5 ms at 48 kHz): a tolerance of 20 ms.
+        assert samples / said.sample_rate == pytest.approx(length[row["meeting"]], abs=0.02)
+        assert row["duration"] == length[row["meeting"]]
+
+
+def test_export_without_duckdb_prints_one_line_naming_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "duckdb", None)  # `import duckdb` raises ImportError
+    out = tmp_path / "out"
+    assert main(["export", "rttm", str(out), "--catalog-root", str(tmp_path / "catalog")]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "error: exports read the catalog with DuckDB, which is not installed: "
+        "pip install 'meetstream-catalog[query]'"
+    ]
+    assert not out.exists()  # nothing written before it failed
