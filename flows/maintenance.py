@@ -1,7 +1,8 @@
 """Catalog maintenance: the `maintain-catalog` flow (compaction, vacuum, checkpoints).
 
-Wiring only; the work is `meetstream_catalog.catalog.maintenance`. The trap guarded here is the one the
-old nightly compaction fell into: a fleet-wide lock that a crashed holder never releases.
+Wiring only; the work is `meetstream_catalog.catalog.maintenance`, for every catalog table
+(`TABLES`, the webhook receiver's `bot_events` included). The trap guarded here is the one
+the old nightly compaction fell into: a fleet-wide lock that a crashed holder never releases.
 Maintenance takes none. Every step is one Delta commit that captures may race; a lost race
 is retried inside `maintain_table`. Delta-rs blocks, so each table runs in a thread, off
 the event loop.

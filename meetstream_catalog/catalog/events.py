@@ -4,10 +4,17 @@ Lifecycle and processing events (`bot.joining` ... `bot.done`) are facts with a 
 they are appended to their own Delta table rather than written into the `bots` row: two
 writers of one row (the receiver and the collecting flow) could move a bot's state
 backwards, while an append-only log cannot. The latest event per bot says which meetings
-are live, waiting for processing, or done (`latest_status`).
+are live, waiting for processing, or done (docs/catalog.md shows the query).
 
-The trap guarded here is what a webhook may carry: only whitelisted envelope fields are
-stored (never a URL, a signature or the raw body).
+The table is one of the catalog's (`TABLES`): its schema is declared with the others
+(`TABLE_SCHEMAS["bot_events"]`, partitioned by `event_date`), it is created with the same
+table properties, and maintenance compacts, vacuums and checkpoints it like them.
+
+Traps guarded against: what a webhook may carry (only whitelisted envelope fields are
+stored, never a URL, a signature or the raw body; text is cut at 500 characters), and an
+append that meets a concurrent commit that changes the table's metadata (maintenance
+giving an older table its properties): appends never conflict with each other, and a
+conflict with anything else is retried like every catalog commit.
 """
 
 from __future__ import annotations
@@ -17,26 +24,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake import write_deltalake
 
-from meetstream_catalog.catalog import delta_storage_options, table_uri
+from meetstream_catalog.catalog.commit_retry import retry_conflicts
+from meetstream_catalog.catalog.locations import delta_storage_options, table_uri
+from meetstream_catalog.catalog.properties import COMMIT, TABLE_PROPERTIES, WRITER
+from meetstream_catalog.catalog.schema import BOT_EVENTS, PARTITIONS, TABLE_SCHEMAS
 
-TABLE = "bot_events"
-_TS = pa.timestamp("us", tz="UTC")
-SCHEMA = pa.schema(
-    [
-        pa.field("bot_id", pa.string(), nullable=False),
-        pa.field("event", pa.string(), nullable=False),
-        pa.field("bot_event", pa.string()),
-        pa.field("bot_status", pa.string()),
-        pa.field("message", pa.string()),
-        pa.field("status_code", pa.int64()),
-        pa.field("timestamp", _TS),
-        pa.field("received_at", _TS, nullable=False),
-        pa.field("event_date", pa.date32(), nullable=False),
-    ]
-)
+__all__ = ["append_events", "event_row"]
 
 
 def event_row(body: Mapping[str, Any], received_at: dt.datetime) -> dict[str, Any]:
@@ -59,36 +54,30 @@ def event_row(body: Mapping[str, Any], received_at: dt.datetime) -> dict[str, An
 def append_events(
     root: str, rows: Sequence[Mapping[str, Any]], storage_options: Mapping[str, Any] | None
 ) -> None:
-    """Append `rows` in one commit (appends never conflict with each other)."""
+    """Append `rows` (from `event_row`) to `bot_events` in one commit.
+
+    Blocking. Raises CatalogConflictError if the commit kept conflicting.
+    """
     if not rows:
         return
-    data = pa.Table.from_pylist([dict(r) for r in rows], schema=SCHEMA)
-    write_deltalake(
-        table_uri(TABLE, root),
-        data,
-        mode="append",
-        partition_by=["event_date"],
-        storage_options=delta_storage_options(storage_options, root),
-    )
+    data = pa.Table.from_pylist([dict(r) for r in rows], schema=TABLE_SCHEMAS[BOT_EVENTS])
+    uri = table_uri(BOT_EVENTS, root)
+    options = delta_storage_options(storage_options, root)
 
-
-def latest_status(
-    root: str, storage_options: Mapping[str, Any] | None = None
-) -> dict[str, dict[str, Any]]:
-    """`{bot_id: its latest event row}` by event timestamp (receipt time when absent)."""
-    try:
-        table = DeltaTable(
-            table_uri(TABLE, root), storage_options=delta_storage_options(storage_options, root)
+    def append() -> None:
+        write_deltalake(
+            uri,
+            data,
+            mode="append",
+            partition_by=[PARTITIONS[BOT_EVENTS]],
+            schema_mode="merge",
+            configuration=TABLE_PROPERTIES,  # applied when this commit creates the table
+            storage_options=options,
+            writer_properties=WRITER,
+            commit_properties=COMMIT,
         )
-    except TableNotFoundError:
-        return {}
-    latest: dict[str, dict[str, Any]] = {}
-    for row in pa.table(table.to_pyarrow_table()).to_pylist():
-        when = row.get("timestamp") or row["received_at"]
-        seen = latest.get(str(row["bot_id"]))
-        if seen is None or when >= (seen.get("timestamp") or seen["received_at"]):
-            latest[str(row["bot_id"])] = {str(k): v for k, v in row.items()}
-    return latest
+
+    retry_conflicts(append, what=f"catalog table {BOT_EVENTS!r}, {len(rows)} event(s)")
 
 
 def _text(value: object) -> str | None:

@@ -1,10 +1,11 @@
 """Maintenance of the catalog's Delta tables: compaction, vacuum, checkpoints, log cleanup.
 
-Responsibility: per table, `optimize.compact()` small files into files of about
-`target_file_size` (today's partition included, which is what keeps commits cheap: a
-commit's cost grows with the table's active files), `vacuum` the files that left the table
-more than the retention window ago, write a checkpoint, and delete expired log entries;
-then report what was done. Plain Python: the `maintain-catalog` flow is a thin wrapper.
+Responsibility: per table (every table of `TABLES`, `bot_events` included),
+`optimize.compact()` small files into files of about `target_file_size` (today's partition
+included, which is what keeps commits cheap: a commit's cost grows with the table's active
+files), `vacuum` the files that left the table more than the retention window ago, write a
+checkpoint, and delete expired log entries; then report what was done. Plain Python: the
+`maintain-catalog` flow is a thin wrapper.
 
 Traps guarded against:
 - maintenance racing captures: compaction is one atomic Delta commit that conflicts only
@@ -27,13 +28,9 @@ from typing import Any
 
 from deltalake import DeltaTable, WriterProperties
 
-from meetstream_catalog.catalog import (
-    DEFAULT_RETRY,
-    TABLE_PROPERTIES,
-    RetryPolicy,
-    open_table,
-    retry_conflicts,
-)
+from meetstream_catalog.catalog.commit_retry import DEFAULT_RETRY, RetryPolicy, retry_conflicts
+from meetstream_catalog.catalog.properties import TABLE_PROPERTIES
+from meetstream_catalog.catalog.read import open_table
 from meetstream_catalog.catalog.schema import TABLES
 
 __all__ = [

@@ -36,18 +36,27 @@ from deltalake import CommitProperties, Transaction, write_deltalake
 from fsspec import AbstractFileSystem
 from fsspec.core import url_to_fs
 
-from meetstream_catalog.catalog import delta_storage_options, open_table, retry_conflicts, table_uri
+from meetstream_catalog.catalog.commit_retry import retry_conflicts
+from meetstream_catalog.catalog.locations import delta_storage_options, table_uri
+from meetstream_catalog.catalog.read import open_table
 from meetstream_catalog.catalog.schema import PARTITION, TABLE_SCHEMAS
 from meetstream_catalog.settings import resolve_root
 
-__all__ = ["MIGRATION_APP_ID", "TableMigration", "format_report", "migrate"]
+__all__ = [
+    "MIGRATION_APP_ID",
+    "PREVIOUS_LAYOUT_TABLES",
+    "TableMigration",
+    "format_report",
+    "migrate",
+]
 
 MIGRATION_APP_ID = "meetstream-migrate"
 BACKUP_DIR = "_previous_layout"
 SOURCES_KEY = b"meetstream_catalog.compacted_from"
 _OLD_FILE = re.compile(r"/meeting_date=(\d{4}-\d{2}-\d{2})/(bot-|part-compacted-)[^/]*\.parquet$")
 _WRITE_ORDER = ("media", "participants", "bots")
-TABLES = ("bots", "media", "participants")  # the previous layout had no `speech` table
+# The previous layout had no `speech` table; `bot_events` was a Delta table from the start.
+PREVIOUS_LAYOUT_TABLES = ("bots", "media", "participants")
 
 
 @dataclass
@@ -151,7 +160,7 @@ def _one_source_per_bot(live: list[_OldFile]) -> pa.Table | None:
 
 def _delta_bots(root: str, storage_options: Mapping[str, Any] | None) -> set[str]:
     present: set[str] = set()
-    for name in TABLES:
+    for name in PREVIOUS_LAYOUT_TABLES:
         table = open_table(name, root, storage_options=storage_options)
         if table is not None:
             ids = table.to_pyarrow_dataset().to_table(columns=["bot_id"])["bot_id"]
@@ -194,7 +203,7 @@ def migrate(root: str, *, storage_options: Mapping[str, Any] | None = None) -> l
     fs, base = url_to_fs(resolve_root(root), **dict(storage_options or {}))
     base = str(base).rstrip("/")
     in_delta = _delta_bots(root, storage_options)
-    reports = {name: TableMigration(name) for name in TABLES}
+    reports = {name: TableMigration(name) for name in PREVIOUS_LAYOUT_TABLES}
     for name in _WRITE_ORDER:
         report = reports[name]
         if _already_migrated(name, root, storage_options):
@@ -209,7 +218,7 @@ def migrate(root: str, *, storage_options: Mapping[str, Any] | None = None) -> l
                 _commit(name, root, rows, storage_options)
                 report.committed = True
         _move_old(fs, base, name, report)
-    return [reports[name] for name in TABLES]
+    return [reports[name] for name in PREVIOUS_LAYOUT_TABLES]
 
 
 def format_report(reports: list[TableMigration]) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from meetstream_catalog import catalog
+from meetstream_catalog.catalog.read import read_table
 from meetstream_catalog.catalog.schema import Outcome
 from meetstream_catalog.redaction import redact_link
 
@@ -53,7 +53,7 @@ def in_progress(
     catalog_root: str, storage_options: Mapping[str, Any] | None = None
 ) -> list[PendingBot]:
     """Every bot whose latest row is `in_progress`."""
-    rows = catalog.read_table(
+    rows = read_table(
         "bots",
         catalog_root,
         filters=[("outcome", "==", Outcome.IN_PROGRESS.value)],
@@ -61,17 +61,6 @@ def in_progress(
         storage_options=storage_options,
     )
     return [_pending({str(k): v for k, v in row.items()}) for row in rows.to_dict("records")]
-
-
-def overdue(
-    catalog_root: str,
-    storage_options: Mapping[str, Any] | None = None,
-    *,
-    now: dt.datetime | None = None,
-) -> list[PendingBot]:
-    """The in-progress bots whose meeting should be over: to collect now."""
-    current = now or dt.datetime.now(dt.UTC)
-    return [p for p in in_progress(catalog_root, storage_options) if p.overdue(current)]
 
 
 def active_for(
@@ -95,7 +84,7 @@ def finished(
 ) -> str | None:
     """The bot's outcome if it is catalogued as finished (nothing left to collect), else
     None (unknown, in progress, partial or failed: worth collecting)."""
-    rows = catalog.read_table(
+    rows = read_table(
         "bots",
         catalog_root,
         filters=[("bot_id", "==", bot_id)],

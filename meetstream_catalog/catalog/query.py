@@ -1,19 +1,21 @@
 """SQL over the catalog with DuckDB, and a description of its Delta tables.
 
-Responsibility: expose `bots`, `media` and `participants` as DuckDB views, run one SQL
-statement over them (optionally at an older version or time), render or export the result
-(text table, CSV, JSON, Parquet), and describe each table (columns, version, files, rows,
-partitions, last maintenance). Plain Python: the CLI (`query` / `tables`) is a thin wrapper.
+Responsibility: expose every catalog table (`TABLES`: `bots`, `media`, `participants`,
+`speech`, `bot_events`) as a DuckDB view, run one SQL statement over them (optionally at an
+older version or time), render or export the result (text table, CSV, JSON, Parquet), and
+describe each table (columns, version, files, rows, partitions, last maintenance). Plain
+Python: the CLI (`query` / `tables`) is a thin wrapper.
 
 Traps guarded against:
 - reading the Parquet files of a Delta table as a directory: that counts replaced and
   compacted-away rows too. The views are the Arrow datasets of the tables' current
-  snapshots (`meetstream_catalog.catalog.dataset`: only the files the Delta log lists), with the code's
-  declared columns (a column the table lacks reads as null);
+  snapshots (`meetstream_catalog.catalog.read.dataset`: only the files the Delta log lists),
+  with the code's declared columns (a column the table lacks reads as null);
 - s3:// without DuckDB's httpfs or delta extension: delta-rs reads the log and the files
   with the same credentials as the writer, so MinIO/moto endpoints work offline; DuckDB
-  pushes `WHERE` filters down into the Arrow scan, so a filter on `meeting_date` skips
-  whole partitions and filters on other columns use the files' statistics;
+  pushes `WHERE` filters down into the Arrow scan, so a filter on the partition column
+  (`meeting_date`; `bot_events`: `event_date`) skips whole partitions and filters on other
+  columns use the files' statistics;
 - surprise network traffic: extension auto-install is off, so a query naming an
   `https://` file fails instead of downloading httpfs;
 - duckdb is an optional extra: it is imported lazily and its absence is a clear error.
@@ -38,9 +40,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake.exceptions import DeltaError
 
-from meetstream_catalog.catalog import AsOf, dataset, open_table, reader_schema
 from meetstream_catalog.catalog.maintenance import last_maintenance
-from meetstream_catalog.catalog.schema import PARTITION, SCHEMA_VERSION, TABLES
+from meetstream_catalog.catalog.read import AsOf, dataset, open_table, reader_schema
+from meetstream_catalog.catalog.schema import PARTITIONS, SCHEMA_VERSION, TABLES
 
 if TYPE_CHECKING:
     import duckdb
@@ -85,7 +87,7 @@ def _duckdb() -> Any:
 def connect(
     root: str, storage_options: Mapping[str, Any] | None = None, *, as_of: AsOf = None
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with views `bots`, `media`, `participants` on `root`
+    """An in-memory DuckDB connection with a view per catalog table (`TABLES`) on `root`
     (each table's snapshot at `as_of`, a version or time, when given).
 
     Raises QueryUnavailableError when duckdb is missing.
@@ -100,7 +102,7 @@ def connect(
 
 
 def missing_tables(root: str, storage_options: Mapping[str, Any] | None = None) -> list[str]:
-    """Tables with no Delta log under `root` (all three: probably a wrong root)."""
+    """Tables with no Delta log under `root` (all of them: probably a wrong root)."""
     return [
         name for name in TABLES if open_table(name, root, storage_options=storage_options) is None
     ]
@@ -246,8 +248,9 @@ class TableInfo:
 
 def _describe(name: str, root: str, storage_options: Mapping[str, Any] | None) -> TableInfo:
     table = open_table(name, root, storage_options=storage_options)
+    partition = PARTITIONS[name]
     columns = tuple(
-        ColumnInfo(f.name, str(f.type), f.nullable, partition=f.name == PARTITION)
+        ColumnInfo(f.name, str(f.type), f.nullable, partition=f.name == partition)
         for f in reader_schema(name, table)
     )
     if table is None:
@@ -262,14 +265,14 @@ def _describe(name: str, root: str, storage_options: Mapping[str, Any] | None) -
         columns=columns,
         rows=int(pc.sum(files["num_records"]).as_py() or 0),
         files=files.num_rows,
-        partitions=len(pc.unique(files[f"partition.{PARTITION}"])),
+        partitions=len(pc.unique(files[f"partition.{partition}"])),
         last_optimize=done["optimize"],
         last_vacuum=done["vacuum"],
     )
 
 
 def describe_tables(root: str, storage_options: Mapping[str, Any] | None = None) -> list[TableInfo]:
-    """Describe `bots`, `media`, `participants` at `root` from their Delta logs."""
+    """Describe every catalog table (`TABLES`) at `root` from its Delta log."""
     return [_describe(name, root, storage_options) for name in TABLES]
 
 
@@ -278,9 +281,10 @@ def format_tables(infos: Sequence[TableInfo]) -> str:
     blocks = []
     for info in infos:
         state = "absent" if info.version is None else f"version {info.version}"
+        partition = next(c.name for c in info.columns if c.partition)
         lines = [
             f"{info.name}: {info.rows} rows in {info.files} files, {info.partitions} "
-            f"partitions ({PARTITION}); {state}, schema v{info.schema_version}; last "
+            f"partitions ({partition}); {state}, schema v{info.schema_version}; last "
             f"optimize {info.last_optimize or 'never'}, last vacuum {info.last_vacuum or 'never'}"
         ]
         width = max(len(c.name) for c in info.columns)

@@ -25,8 +25,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from meetstream_catalog.catalog import read_table
 from meetstream_catalog.catalog.join import CAMERA_CAP, SPEAKER_CAP
+from meetstream_catalog.catalog.read import read_table
 from meetstream_catalog.redaction import redact
 from meetstream_catalog.request import platform_from_link
 

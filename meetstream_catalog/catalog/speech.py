@@ -23,7 +23,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from meetstream_catalog.catalog.join import ParticipantRow, normalize_name
+from meetstream_catalog.catalog.join import ParticipantRow
+from meetstream_catalog.catalog.names import normalize_name
 from meetstream_catalog.meetstream.models import MeetingParticipant
 from meetstream_catalog.meetstream.timeline import SpeakerTimeline
 

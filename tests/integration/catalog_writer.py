@@ -23,10 +23,10 @@ def media_count(bot_id: str) -> int:
 
 
 def write(root: str, bot_id: str, tag: str, options: dict[str, object] | None) -> None:
+    from meetstream_catalog.archive.files import ArchivedMedia
     from meetstream_catalog.catalog import write_bot
     from meetstream_catalog.catalog.join import ParticipantRow
-    from meetstream_catalog.catalog.schema import BotRecord
-    from meetstream_catalog.meetstream.models import ArchivedMedia
+    from meetstream_catalog.catalog.records import BotRecord
 
     n = media_count(bot_id)
     media = [

@@ -12,6 +12,7 @@ import pytest
 import s3fs
 from serial_moto import serial_moto
 
+from meetstream_catalog.archive.files import ArchivedMedia
 from meetstream_catalog.catalog import (
     dataset,
     existing_media_checksums,
@@ -21,8 +22,8 @@ from meetstream_catalog.catalog import (
 )
 from meetstream_catalog.catalog.join import ParticipantRow
 from meetstream_catalog.catalog.maintenance import maintain
-from meetstream_catalog.catalog.schema import TABLES, BotRecord
-from meetstream_catalog.meetstream.models import ArchivedMedia
+from meetstream_catalog.catalog.records import BotRecord
+from meetstream_catalog.catalog.schema import CAPTURE_TABLES
 
 DAY = dt.date(2025, 3, 14)
 OTHER_DAY = dt.date(2025, 3, 15)
@@ -80,7 +81,7 @@ def write(options: dict[str, Any], bot_id: str, day: dt.date = DAY, n: int = 2) 
 
 
 def counts(options: dict[str, Any]) -> dict[str, int]:
-    return {t: len(read_table(t, ROOT, storage_options=options)) for t in TABLES}
+    return {t: len(read_table(t, ROOT, storage_options=options)) for t in CAPTURE_TABLES}
 
 
 def test_round_trip_on_s3_uses_the_same_layout(options: dict[str, Any]) -> None:
@@ -120,15 +121,22 @@ def test_concurrent_bots_of_one_day_on_s3(options: dict[str, Any]) -> None:
 
 
 def test_recapture_after_maintenance_on_s3(options: dict[str, Any]) -> None:
+    from meetstream_catalog.catalog.events import append_events, event_row
+
+    now = dt.datetime.now(dt.UTC)
     for bot in ("b1", "b2", "b3"):
         write(options, bot, n=2)
+    for name in ("bot.joining", "bot.done"):  # the webhook receiver's appends
+        append_events(ROOT, [event_row({"bot_id": "b1", "event": name}, now)], options)
     reports = maintain(ROOT, retention_days=0, storage_options=options)
     assert {r.table: r.files_compacted for r in reports} == {
         "bots": 3,
         "media": 3,
         "participants": 3,
         "speech": 0,  # never written here: maintenance of an absent table is a no-op
+        "bot_events": 2,
     }
+    assert len(read_table("bot_events", ROOT, storage_options=options)) == 2
     write(options, "b1", n=1)
     media = read_table("media", ROOT, storage_options=options)
     assert media.groupby("bot_id").size().to_dict() == {"b1": 1, "b2": 2, "b3": 2}

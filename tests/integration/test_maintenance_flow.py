@@ -8,8 +8,8 @@ from pathlib import Path
 from deltalake import DeltaTable
 
 from meetstream_catalog import catalog
-from meetstream_catalog.catalog.schema import BotRecord
-from meetstream_catalog.meetstream.models import ArchivedMedia
+from meetstream_catalog.archive.files import ArchivedMedia
+from meetstream_catalog.catalog.records import BotRecord
 
 
 def write(root: str, bot_id: str, files: int) -> None:
@@ -47,8 +47,10 @@ async def test_the_maintain_catalog_flow_compacts_today_vacuums_and_reports(
     assert by_table["media"]["files_compacted"] == 3  # today's small files, one per bot
     assert by_table["media"]["files_written"] == 1
     assert by_table["media"]["files_vacuumed"] == 0
-    # `speech` was never written (no speech rows): reported, with no versions, untouched.
-    assert {r["table"] for r in reports if r["version_before"] is None} == {"speech"}
+    # `speech` (no speech rows) and `bot_events` (no webhooks) were never written: reported,
+    # with no versions, untouched.
+    absent = {r["table"] for r in reports if r["version_before"] is None}
+    assert absent == {"speech", "bot_events"}
     assert all(r["checkpoint"] for r in reports if r["version_before"] is not None)
     assert {r["table"]: r["files_vacuumed"] for r in again}["media"] == 3
     assert {r["table"]: r["files_compacted"] for r in again} == {r["table"]: 0 for r in again}

@@ -13,7 +13,7 @@ from serial_moto import serial_moto
 
 from meetstream_catalog.catalog import query, read_table, write_bot
 from meetstream_catalog.catalog.join import ParticipantRow
-from meetstream_catalog.catalog.schema import BotRecord
+from meetstream_catalog.catalog.records import BotRecord
 from meetstream_catalog.cli.main import main
 
 DAYS = (dt.date(2025, 3, 14), dt.date(2025, 3, 15))

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
+from meetstream_catalog.archive.files import ArchivedMedia
 from meetstream_catalog.catalog import (
     TABLE_PROPERTIES,
     RetryPolicy,
@@ -33,15 +34,17 @@ from meetstream_catalog.catalog import (
     write_bot,
 )
 from meetstream_catalog.catalog.join import ParticipantRow, join_participants
+from meetstream_catalog.catalog.records import BotRecord
 from meetstream_catalog.catalog.schema import (
+    CAPTURE_TABLES,
     PARTITION,
+    PARTITIONS,
     TABLE_SCHEMAS,
     TABLES,
-    BotRecord,
     assert_compatible,
 )
 from meetstream_catalog.catalog.speech import SpeechRow
-from meetstream_catalog.meetstream.models import ArchivedMedia, AudioManifest
+from meetstream_catalog.meetstream.models import AudioManifest
 from meetstream_catalog.redaction import redact_link
 
 DAY = dt.date(2025, 3, 14)
@@ -102,7 +105,7 @@ def write(
 
 
 def counts(root: str) -> dict[str, int]:
-    return {t: len(read_table(t, root)) for t in TABLES}
+    return {t: len(read_table(t, root)) for t in CAPTURE_TABLES}
 
 
 @pytest.fixture
@@ -114,14 +117,26 @@ def test_every_table_has_an_explicit_schema_with_non_null_keys_and_date() -> Non
     keys = {"bots": {"bot_id"}, "media": {"bot_id", "kind", "key"}}
     keys["participants"] = {"bot_id", "participant_key", "match"}
     keys["speech"] = {"bot_id", "turn_index"}
+    keys["bot_events"] = {"bot_id", "event", "received_at"}
+    assert set(TABLE_SCHEMAS) == set(TABLES) == set(PARTITIONS)
     for name, schema in TABLE_SCHEMAS.items():
-        assert {f.name for f in schema if not f.nullable} == keys[name] | {PARTITION}
-        assert schema.field(PARTITION).type == pa.date32()  # a real column, not a dir name
+        partition = PARTITIONS[name]
+        assert {f.name for f in schema if not f.nullable} == keys[name] | {partition}
+        assert schema.field(partition).type == pa.date32()  # a real column, not a dir name
+
+
+def test_every_table_is_listed_and_a_capture_writes_all_but_the_event_log() -> None:
+    from meetstream_catalog.catalog.group_commit import WRITE_ORDER
+
+    assert (*CAPTURE_TABLES, "bot_events") == TABLES
+    assert WRITE_ORDER == ("media", "participants", "speech", "bots")  # bots last
+    assert PARTITIONS["bot_events"] == "event_date"
+    assert {PARTITIONS[name] for name in CAPTURE_TABLES} == {PARTITION}
 
 
 def test_each_table_is_a_delta_table_partitioned_by_meeting_date(root: str) -> None:
     write(root, "6667fd0c-0165")
-    for name in TABLES:
+    for name in CAPTURE_TABLES:
         table = DeltaTable(f"{root}/{name}")
         assert table.metadata().partition_columns == [PARTITION]
         assert Path(root, name, "_delta_log").is_dir()
@@ -131,7 +146,9 @@ def test_each_table_is_a_delta_table_partitioned_by_meeting_date(root: str) -> N
 
 def test_bots_commits_last(root: str) -> None:
     write(root, "b1")
-    times = {name: DeltaTable(f"{root}/{name}").history(1)[0]["timestamp"] for name in TABLES}
+    times = {
+        name: DeltaTable(f"{root}/{name}").history(1)[0]["timestamp"] for name in CAPTURE_TABLES
+    }
     assert times["media"] <= times["participants"] <= times["bots"]
 
 
@@ -222,7 +239,7 @@ def test_rewriting_a_bot_replaces_its_rows(root: str) -> None:
 def test_a_bot_moved_to_another_date_leaves_no_rows_behind(root: str) -> None:
     write(root, "b1", DAY)
     write(root, "b1", OTHER_DAY)
-    for table in TABLES:
+    for table in CAPTURE_TABLES:
         frame = read_table(table, root)
         assert set(frame["meeting_date"]) == {OTHER_DAY}
 
@@ -292,9 +309,9 @@ def test_concurrent_threads_commit_without_a_lock(root: str) -> None:
 def _queued_while_committer_busy(root: str, jobs: list[Callable[[], None]]) -> list[str]:
     """Run `jobs` in threads while this process's committer is held, so that they all
     queue; release it; return the errors the jobs raised."""
-    import meetstream_catalog.catalog as catalog
+    from meetstream_catalog.catalog import group_commit
 
-    key = (root, json.dumps(catalog.delta_storage_options(None, root), sort_keys=True))
+    key = (root, json.dumps(delta_storage_options(None, root), sort_keys=True))
     errors: list[str] = []
 
     def run(job: Callable[[], None]) -> None:
@@ -303,12 +320,12 @@ def _queued_while_committer_busy(root: str, jobs: list[Callable[[], None]]) -> l
         except Exception as exc:  # noqa: BLE001 - collected for the assertion
             errors.append(str(exc))
 
-    committer = catalog._COMMITTERS.setdefault(key, threading.Lock())
+    committer = group_commit._COMMITTERS.setdefault(key, threading.Lock())
     with committer:
         threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
         for thread in threads:
             thread.start()
-        while len(catalog._QUEUES.get(key, [])) < len(jobs):
+        while len(group_commit._QUEUES.get(key, [])) < len(jobs):
             time.sleep(0.01)
     for thread in threads:
         thread.join()
@@ -325,10 +342,10 @@ def test_bots_queued_together_share_one_commit_per_table(root: str) -> None:
 
 
 def test_one_bad_bot_in_a_group_fails_alone(root: str) -> None:
-    import meetstream_catalog.catalog as catalog
+    from meetstream_catalog.catalog.group_commit import commit_bot
 
-    options = catalog.delta_storage_options(None, root)
-    bad = functools.partial(catalog._commit, root, options, "bad", {"bots": pa.table({"x": [1]})})
+    options = delta_storage_options(None, root)
+    bad = functools.partial(commit_bot, root, options, "bad", {"bots": pa.table({"x": [1]})})
     jobs = [bad, *(functools.partial(write, root, b) for b in ("ok1", "ok2"))]
     errors = _queued_while_committer_busy(root, jobs)
     assert len(errors) == 1
@@ -482,7 +499,7 @@ def test_bot_record_derives_date_counts_and_redacts() -> None:
 
 def test_tables_are_created_with_statistics_on_bot_id_only(root: str) -> None:
     write(root, "b1")
-    for name in TABLES:
+    for name in CAPTURE_TABLES:
         table = DeltaTable(f"{root}/{name}")
         assert table.metadata().configuration == TABLE_PROPERTIES
         stats = [c for c in table.get_add_actions(flatten=True).column_names if "." in c]
@@ -517,7 +534,7 @@ def test_maintenance_gives_an_older_table_the_properties_once(root: str) -> None
 def test_a_kept_writer_handle_sees_commits_made_elsewhere(root: str) -> None:
     from deltalake import write_deltalake
 
-    from meetstream_catalog.catalog.schema import bots_table
+    from meetstream_catalog.catalog.arrow_tables import bots_table
 
     write(root, "b1")  # this thread now holds handles on the three tables
     other = bots_table(BotRecord(bot_id="b2", meeting_date=DAY, platform="zoom"))
@@ -525,3 +542,86 @@ def test_a_kept_writer_handle_sees_commits_made_elsewhere(root: str) -> None:
     write(root, "b1", media=3)  # replaces b1 on top of the other commit, not beside it
     assert sorted(read_table("bots", root)["bot_id"]) == ["b1", "b2"]
     assert len(read_table("media", root)) == 3
+
+
+def events_of(bot_id: str, *names: str) -> list[dict[str, object]]:
+    from meetstream_catalog.catalog.events import event_row
+
+    received = dt.datetime(2025, 3, 14, 12, tzinfo=dt.UTC)
+    return [
+        event_row({"bot_id": bot_id, "event": name, "timestamp": received.isoformat()}, received)
+        for name in names
+    ]
+
+
+def test_webhook_events_are_a_delta_table_like_the_others(root: str) -> None:
+    from meetstream_catalog.catalog.events import append_events
+
+    append_events(root, events_of("b1", "bot.joining", "bot.inmeeting"), None)
+    append_events(root, events_of("b2", "bot.done"), None)
+    table = DeltaTable(f"{root}/bot_events")
+    assert table.metadata().partition_columns == ["event_date"]
+    assert table.metadata().configuration == TABLE_PROPERTIES
+    assert table.history(1)[0]["meetstream.schema_version"] == "2"
+    assert pa.schema(table.schema().to_arrow()) == TABLE_SCHEMAS["bot_events"]
+    for uri in table.file_uris():
+        assert pq.ParquetFile(uri).metadata.row_group(0).column(0).compression == "ZSTD"
+    frame = read_table("bot_events", root, filters=[("event_date", "=", "2025-03-14")])
+    assert sorted(frame["event"]) == ["bot.done", "bot.inmeeting", "bot.joining"]
+    assert list(frame.columns) == TABLE_SCHEMAS["bot_events"].names
+
+
+def test_an_event_append_that_lost_a_race_is_retried_once_not_doubled(
+    root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deltalake import write_deltalake
+    from deltalake.exceptions import CommitFailedError
+
+    from meetstream_catalog.catalog import events
+
+    calls: list[str] = []
+
+    def lose_once(*args: object, **kwargs: object) -> None:
+        calls.append("try")
+        if len(calls) == 1:  # e.g. maintenance changed the table's properties meanwhile
+            raise CommitFailedError("concurrent metadata change")
+        write_deltalake(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(events, "write_deltalake", lose_once)
+    events.append_events(root, events_of("b1", "bot.done"), None)
+    assert len(calls) == 2
+    assert read_table("bot_events", root)["event"].tolist() == ["bot.done"]
+
+
+def test_maintenance_compacts_vacuums_and_checkpoints_the_event_log(root: str) -> None:
+    from meetstream_catalog.catalog.events import append_events
+    from meetstream_catalog.catalog.maintenance import maintain
+
+    for n in range(3):
+        append_events(root, events_of(f"b{n}", "bot.joining", "bot.done"), None)
+    assert len(DeltaTable(f"{root}/bot_events").file_uris()) == 3
+
+    reports = {r.table: r for r in maintain(root, retention_days=0)}
+    assert set(reports) == set(TABLES)
+    events = reports["bot_events"]
+    assert (events.files_compacted, events.files_written, events.files_vacuumed) == (3, 1, 3)
+    assert events.checkpoint
+    assert len(DeltaTable(f"{root}/bot_events").file_uris()) == 1
+    assert len(read_table("bot_events", root)) == 6
+    assert reports["bots"].version_before is None  # nothing captured: reported, untouched
+
+
+def test_maintenance_gives_an_older_event_log_the_table_properties(root: str) -> None:
+    from deltalake import write_deltalake
+
+    from meetstream_catalog.catalog.events import append_events
+    from meetstream_catalog.catalog.maintenance import maintain_table
+
+    old = pa.Table.from_pylist(events_of("b1", "bot.joining"), TABLE_SCHEMAS["bot_events"])
+    write_deltalake(f"{root}/bot_events", old, partition_by=["event_date"])  # the old receiver
+    append_events(root, events_of("b1", "bot.done"), None)  # keeps the table's configuration
+    assert DeltaTable(f"{root}/bot_events").metadata().configuration == {}
+    maintain_table("bot_events", root, vacuum=False)
+    assert DeltaTable(f"{root}/bot_events").metadata().configuration == TABLE_PROPERTIES
+    append_events(root, events_of("b1", "bot.stopped"), None)
+    assert len(read_table("bot_events", root)) == 3

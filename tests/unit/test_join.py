@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from meetstream_catalog.catalog.join import (
-    ParticipantRow,
-    join_participants,
-    normalize_name,
-    normalize_platform,
-    summarize_bot,
-)
+from meetstream_catalog.archive.files import ArchivedMedia
+from meetstream_catalog.catalog.join import ParticipantRow, join_participants, summarize_bot
+from meetstream_catalog.catalog.names import normalize_name, normalize_platform
 from meetstream_catalog.meetstream.models import (
-    ArchivedMedia,
     AudioManifest,
     MeetingParticipant,
     VideoManifest,

@@ -19,8 +19,9 @@ import pytest
 from deltalake import DeltaTable
 
 from meetstream_catalog.catalog import read_table, write_bot
-from meetstream_catalog.catalog.migrate import TABLES, migrate
-from meetstream_catalog.catalog.schema import PARTITION, TABLE_SCHEMAS, BotRecord
+from meetstream_catalog.catalog.migrate import PREVIOUS_LAYOUT_TABLES, migrate
+from meetstream_catalog.catalog.records import BotRecord
+from meetstream_catalog.catalog.schema import PARTITION, TABLE_SCHEMAS
 from meetstream_catalog.cli.main import main
 
 DAY, OTHER_DAY = dt.date(2025, 3, 7), dt.date(2025, 3, 8)
@@ -76,7 +77,7 @@ def old_layout(tmp_path: Path) -> Path:
     b3 re-captured after compaction (new per-bot file, stale rows still in the compacted
     file); b4 only as a per-bot file on OTHER_DAY."""
     root = tmp_path / "catalog"
-    for table in TABLES:
+    for table in PREVIOUS_LAYOUT_TABLES:
         sources = {}
         for bot, n in (("b1", 2), ("b2", 3), ("b3", 1)):
             data = old_rows(table, bot, n)
@@ -93,7 +94,7 @@ def old_layout(tmp_path: Path) -> Path:
 
 def snapshot(root: str) -> dict[str, list[tuple[str, str]]]:
     found = {}
-    for table in TABLES:
+    for table in PREVIOUS_LAYOUT_TABLES:
         frame = read_table(table, root)
         column = "run_id" if table == "bots" else ("key" if table == "media" else "participant_key")
         found[table] = sorted(zip(frame["bot_id"], frame[column].astype(str), strict=True))
@@ -117,10 +118,10 @@ def test_migration_keeps_each_live_row_once(old_layout: Path) -> None:
 def test_running_the_migration_twice_changes_nothing(old_layout: Path) -> None:
     root = str(old_layout)
     migrate(root)
-    versions = {t: DeltaTable(f"{root}/{t}").version() for t in TABLES}
+    versions = {t: DeltaTable(f"{root}/{t}").version() for t in PREVIOUS_LAYOUT_TABLES}
     before = snapshot(root)
     second = migrate(root)
-    assert {t: DeltaTable(f"{root}/{t}").version() for t in TABLES} == versions
+    assert {t: DeltaTable(f"{root}/{t}").version() for t in PREVIOUS_LAYOUT_TABLES} == versions
     assert snapshot(root) == before
     assert not any(r.committed for r in second)
 

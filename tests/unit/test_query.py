@@ -1,4 +1,5 @@
-"""SQL over the catalog (`meetstream_catalog.catalog.query`) and the `query` / `tables` subcommands."""
+"""SQL over the catalog (`meetstream_catalog.catalog.query`) and the `query` / `tables`
+subcommands."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from meetstream_catalog.archive.files import ArchivedMedia
 from meetstream_catalog.catalog import dataset, open_table, query, read_table, write_bot
 from meetstream_catalog.catalog.join import ParticipantRow
-from meetstream_catalog.catalog.schema import BotRecord
+from meetstream_catalog.catalog.records import BotRecord
 from meetstream_catalog.cli.main import main
-from meetstream_catalog.meetstream.models import ArchivedMedia
 
 DAY = dt.date(2025, 3, 14)
 OTHER_DAY = dt.date(2025, 3, 15)
@@ -107,7 +108,22 @@ def test_read_table_prunes_partitions_and_files(root: str) -> None:
 def test_an_absent_catalog_queries_as_empty_tables(tmp_path: Path) -> None:
     root = str(tmp_path / "nothing")
     assert query.run_query("select count(*) n from media", root).to_pylist() == [{"n": 0}]
-    assert query.missing_tables(root) == ["bots", "media", "participants", "speech"]
+    assert query.missing_tables(root) == ["bots", "media", "participants", "speech", "bot_events"]
+
+
+def test_webhook_events_are_a_view_and_a_described_table(root: str) -> None:
+    from meetstream_catalog.catalog.events import append_events, event_row
+
+    received = dt.datetime(2025, 3, 14, 9, tzinfo=dt.UTC)
+    append_events(root, [event_row({"bot_id": "b1", "event": "bot.done"}, received)], None)
+    sql = "select bot_id, event, event_date from bot_events"
+    rows = query.run_query(sql, root).to_pylist()
+    assert rows == [{"bot_id": "b1", "event": "bot.done", "event_date": DAY}]
+    info = {i.name: i for i in query.describe_tables(root)}["bot_events"]
+    assert (info.rows, info.files, info.partitions) == (1, 1, 1)
+    assert [c.name for c in info.columns if c.partition] == ["event_date"]
+    text = query.format_tables([info])
+    assert text.startswith("bot_events: 1 rows in 1 files, 1 partitions (event_date)")
 
 
 def test_queries_travel_in_time_by_version_or_timestamp(root: str) -> None:
@@ -237,5 +253,7 @@ def test_tables_command_describes_version_files_rows_and_maintenance(
     assert "not null" in text
     assert main(["tables", "--catalog-root", root, "--format", "json"]) == 0
     described = json.loads(capsys.readouterr().out)
-    assert [t["name"] for t in described] == ["bots", "media", "participants", "speech"]
-    assert all(t["last_vacuum"] for t in described if t["name"] != "speech")  # never written
+    names = ["bots", "media", "participants", "speech", "bot_events"]
+    assert [t["name"] for t in described] == names
+    never_written = {"speech", "bot_events"}
+    assert all(t["last_vacuum"] for t in described if t["name"] not in never_written)

@@ -186,7 +186,7 @@ def test_meeting_labels_name_platform_and_meeting_id_only() -> None:
 
 def test_catalog_rows_reads_only_the_given_bots(tmp_path: Path) -> None:
     from meetstream_catalog.catalog import write_bot
-    from meetstream_catalog.catalog.schema import BotRecord
+    from meetstream_catalog.catalog.records import BotRecord
 
     root = str(tmp_path / "catalog")
     for bot_id in ("b1", "b2"):

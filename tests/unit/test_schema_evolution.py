@@ -19,10 +19,11 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from meetstream_catalog.catalog import dataset, query, read_table, write_bot
+from meetstream_catalog.catalog import arrow_tables, dataset, query, read_table, write_bot
 from meetstream_catalog.catalog import schema as catalog_schema
 from meetstream_catalog.catalog.join import ParticipantRow
-from meetstream_catalog.catalog.schema import TABLE_SCHEMAS, BotRecord, assert_compatible
+from meetstream_catalog.catalog.records import BotRecord
+from meetstream_catalog.catalog.schema import TABLE_SCHEMAS, assert_compatible
 
 V1 = TABLE_SCHEMAS["participants"]
 V2 = V1.append(pa.field("language", pa.string()))
@@ -47,7 +48,7 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     assert_compatible(V1, V2)
     with monkeypatch.context() as patch:
         patch.setitem(catalog_schema.TABLE_SCHEMAS, "participants", V2)
-        original = catalog_schema.participants_table
+        original = arrow_tables.participants_table
 
         def v2_table(rows: list[ParticipantRow], day: dt.date) -> pa.Table:
             table = original(rows, day)
@@ -57,7 +58,7 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
                 pa.array(["de"] * table.num_rows, pa.string()),
             )
 
-        patch.setattr("meetstream_catalog.catalog.participants_table", v2_table)
+        patch.setattr("meetstream_catalog.catalog.write.participants_table", v2_table)
         write(root, "new", dt.date(2025, 3, 15))
     return root
 

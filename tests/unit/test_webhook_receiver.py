@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -180,3 +181,15 @@ async def test_accepted_events_are_recorded_in_one_batch(post, sink: Sink) -> No
     assert receiver.flush() == 3
     assert [r["event"] for r in sink.recorded] == ["bot.joining", "bot.inmeeting", "bot.stopped"]
     assert receiver.flush() == 0
+
+
+def test_recorded_events_land_in_the_catalogs_bot_events_table(tmp_path: Path) -> None:
+    from meetstream_catalog.catalog import read_table
+    from meetstream_catalog.webhooks.server import _recorder
+
+    root = str(tmp_path / "catalog")
+    record = _recorder(root, {})
+    record([event("bot.joining", status="Joining"), event("bot.done", status="Done")])
+    frame = read_table("bot_events", root, filters=[("event_date", "=", NOW.date().isoformat())])
+    assert frame["event"].tolist() == ["bot.joining", "bot.done"]
+    assert frame["timestamp"].tolist() == [NOW, NOW]

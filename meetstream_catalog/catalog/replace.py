@@ -1,0 +1,121 @@
+"""One commit to one table: remove every row of some bots, add their new rows.
+
+Responsibility: `replace_rows`, an overwrite-by-predicate on `bot_id` (with schema merge
+and the catalog's table properties), retried on conflict, through a table handle this
+thread keeps open (`_writer_handle`). Plain Python, blocking.
+
+Traps guarded against:
+- duplicated rows on re-runs, or rows left on the old day when a bot's meeting date
+  changes: the predicate removes the bots' rows wherever they are and the new rows are
+  added in the same atomic commit;
+- an id that breaks the predicate: ids are quoted as SQL string literals (`'` doubled,
+  NUL refused: `sql_literal`);
+- a commit that costs more the longer a process runs: opening a table reads its last
+  checkpoint and replays the log after it, while a kept handle only reads the commits made
+  since it last looked (`update_incremental`). A DeltaTable is mutable state, so handles are
+  per thread; a handle whose log was cleaned up, or whose table was deleted and created
+  again under the same URI, is dropped and opened afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import DeltaError, TableNotFoundError
+
+from meetstream_catalog.catalog.commit_retry import is_conflict, retry_conflicts
+from meetstream_catalog.catalog.locations import table_uri
+from meetstream_catalog.catalog.properties import COMMIT, TABLE_PROPERTIES, WRITER
+from meetstream_catalog.catalog.schema import PARTITION
+
+__all__ = ["replace_rows", "sql_literal"]
+
+# delta-rs storage options: None for a local root.
+Options = dict[str, str] | None
+
+
+class _Handles(threading.local):
+    """This thread's open writer handles, `{(table uri, options): DeltaTable}`."""
+
+    def __init__(self) -> None:
+        self.tables: dict[tuple[str, str], DeltaTable] = {}
+
+
+_HANDLES = _Handles()
+
+
+def _key(uri: str, options: Options) -> tuple[str, str]:
+    return (uri, json.dumps(options, sort_keys=True))
+
+
+def _writer_handle(uri: str, options: Options) -> DeltaTable | None:
+    """This thread's handle on `uri`, brought up to date (None: no table yet)."""
+    table = _HANDLES.tables.get(_key(uri, options))
+    if table is not None:
+        try:
+            table.update_incremental()
+            return table
+        except DeltaError:  # e.g. the log entries after it were cleaned up: reopen
+            del _HANDLES.tables[_key(uri, options)]
+    try:
+        table = DeltaTable(uri, storage_options=options)
+    except TableNotFoundError:
+        return None
+    _HANDLES.tables[_key(uri, options)] = table
+    return table
+
+
+def sql_literal(value: str) -> str:
+    """`value` as a SQL string literal for a delta-rs predicate.
+
+    Raises ValueError for a NUL character, which no literal can carry.
+    """
+    if "\x00" in value:
+        raise ValueError("a NUL character cannot be part of a catalog key")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def replace_rows(
+    name: str, root: str, bot_ids: Sequence[str], data: pa.Table, options: Options
+) -> None:
+    """One commit to table `name`: remove every row of `bot_ids`, add `data`.
+
+    Raises CatalogConflictError if the commit kept conflicting, and delta-rs' errors for
+    anything else (nothing is committed then).
+    """
+    uri = table_uri(name, root)
+    quoted = ", ".join(sql_literal(b) for b in bot_ids)
+    predicate = f"bot_id = {quoted}" if len(bot_ids) == 1 else f"bot_id IN ({quoted})"
+
+    def write(table: DeltaTable | None) -> None:
+        write_deltalake(
+            uri if table is None else table,
+            data,
+            mode="overwrite",
+            predicate=predicate,
+            partition_by=[PARTITION],
+            schema_mode="merge",
+            configuration=TABLE_PROPERTIES,  # applied when this commit creates the table
+            storage_options=options,
+            writer_properties=WRITER,
+            commit_properties=COMMIT,
+        )
+
+    def commit() -> None:
+        table = _writer_handle(uri, options)
+        try:
+            write(table)
+        except DeltaError as exc:
+            if table is None or is_conflict(exc):
+                raise
+            # A kept handle can describe a table since deleted or re-created under the same
+            # URI (its files are gone): forget it and try once more on a fresh open.
+            _HANDLES.tables.pop(_key(uri, options), None)
+            write(_writer_handle(uri, options))
+
+    who = f"bot {bot_ids[0]!r}" if len(bot_ids) == 1 else f"{len(bot_ids)} bots"
+    retry_conflicts(commit, what=f"catalog table {name!r}, {who}")

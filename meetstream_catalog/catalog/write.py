@@ -1,0 +1,81 @@
+"""Writing one bot into the catalog: replace every row of the bot, one commit per table.
+
+Responsibility: `write_bot` (the `bots`, `media`, `participants` and optionally `speech`
+rows of one capture) and `write_bot_row` (the `bots` row alone), on a local path or
+`s3://`. The rows are built and checked here, then committed by this process's group
+commit (`group_commit`), `bots` last. Plain Python, blocking: async code calls them in a
+thread.
+
+Traps guarded against: a bad row discovered halfway through the commits (every table is
+built and checked, for rows of another bot and for presigned URLs, before anything is
+written), and writers on many processes and machines: delta-rs commits optimistically (a
+put-if-absent of the next log entry: atomic rename locally, conditional PUT on S3), lost
+races are retried (`commit_retry`), and there is no shared lock a crashed writer could
+leave behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from meetstream_catalog.archive.files import ArchivedMedia
+from meetstream_catalog.catalog.arrow_tables import (
+    bots_table,
+    media_table,
+    participants_table,
+    speech_table,
+)
+from meetstream_catalog.catalog.group_commit import commit_bot
+from meetstream_catalog.catalog.join import ParticipantRow
+from meetstream_catalog.catalog.locations import delta_storage_options
+from meetstream_catalog.catalog.records import BotRecord
+from meetstream_catalog.catalog.speech import SpeechRow
+
+__all__ = ["write_bot", "write_bot_row"]
+
+
+def write_bot(
+    root: str,
+    *,
+    bot: BotRecord,
+    media: Sequence[ArchivedMedia],
+    participants: Sequence[ParticipantRow],
+    speech: Sequence[SpeechRow] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> None:
+    """Replace every catalog row of `bot.bot_id` with these rows: one commit per table,
+    shared with the other bots this process is committing at the same time.
+
+    `speech=None` leaves the bot's `speech` rows as they are (an in-progress or failure row
+    knows nothing about speech; skipping the table saves a commit on the hot path).
+
+    Blocking (call it from a thread in async code). Raises ValueError for rows of another
+    bot or a value that looks like a presigned URL (nothing is written then), and
+    CatalogConflictError if a commit kept conflicting.
+    """
+    stray = sum(m.bot_id != bot.bot_id for m in media)
+    stray += sum(p.bot_id != bot.bot_id for p in participants)
+    stray += sum(t.bot_id != bot.bot_id for t in speech or ())
+    if stray:
+        raise ValueError(f"{stray} media/participant/speech rows belong to another bot")
+    # Build (and guard) every table before touching storage.
+    tables = {
+        "bots": bots_table(bot),
+        "media": media_table(media, bot.meeting_date),
+        "participants": participants_table(participants, bot.meeting_date),
+    }
+    if speech is not None:
+        tables["speech"] = speech_table(speech, bot.meeting_date)
+    commit_bot(root, delta_storage_options(storage_options, root), bot.bot_id, tables)
+
+
+def write_bot_row(
+    root: str, bot: BotRecord, storage_options: Mapping[str, Any] | None = None
+) -> None:
+    """Replace only the `bots` row of `bot.bot_id` (e.g. to record a data deletion).
+
+    Raises like `write_bot`.
+    """
+    options = delta_storage_options(storage_options, root)
+    commit_bot(root, options, bot.bot_id, {"bots": bots_table(bot)})
