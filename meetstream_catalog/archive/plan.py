@@ -3,8 +3,9 @@
 Responsibilities: turn hostile participant names into safe, collision-free keys; plan one
 URL-free `MediaFile` per manifest segment; find that file's presigned URL again in a fresh
 manifest (`segment_url`). Also the archive's error types, which planning raises too. Pure
-code: no network, no storage. Where the files land is `meetstream_catalog.archive.storage`; the copying is
-`meetstream_catalog.archive`, which re-exports `plan_media`, `segment_url` and `storage_key`.
+code: no network, no storage. The file types are `meetstream_catalog.archive.files`; where
+the files land is `meetstream_catalog.archive.storage`; the copying is
+`meetstream_catalog.archive.transfer`.
 
 Traps guarded against:
 - a participant name is user input: `../`, absolute paths, NUL, RTL overrides, fullwidth
@@ -23,12 +24,10 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+from meetstream_catalog.archive.files import ArchivedMedia, MediaFile, MediaKind
 from meetstream_catalog.meetstream.models import (
-    ArchivedMedia,
     AudioManifest,
     CompositeVideo,
-    MediaFile,
-    MediaKind,
     MixedAudio,
     Segment,
     VideoManifest,

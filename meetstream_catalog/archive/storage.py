@@ -2,7 +2,8 @@
 
 Responsibilities: open a `file://` or `s3://` root through fsspec; size and hash what is
 stored; write a stream so that a reader never sees a partial object at its final key.
-Which key a file gets is `meetstream_catalog.archive.plan`; the copying itself is `meetstream_catalog.archive`.
+Which key a file gets is `meetstream_catalog.archive.plan`; the copying itself is
+`meetstream_catalog.archive.transfer`.
 
 Traps guarded against:
 - fsspec's buffered file commits on `close()`, and `__exit__` and even `__del__` call

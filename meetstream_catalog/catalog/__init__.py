@@ -10,9 +10,8 @@ from meetstream_catalog.catalog.arrow_tables import (
     speech_table,
 )
 from meetstream_catalog.catalog.commit_retry import (
-    DEFAULT_RETRY,
+    COMMIT_BUDGET_SECONDS,
     CatalogConflictError,
-    RetryPolicy,
     is_conflict,
     retry_conflicts,
 )
@@ -36,7 +35,7 @@ from meetstream_catalog.catalog.speech import SpeechRow
 from meetstream_catalog.catalog.write import write_bot, write_bot_row
 
 __all__ = [
-    "DEFAULT_RETRY",
+    "COMMIT_BUDGET_SECONDS",
     "PARTITION",
     "SCHEMA_VERSION",
     "SCHEMA_VERSION_KEY",
@@ -49,7 +48,6 @@ __all__ = [
     "CatalogConflictError",
     "Filters",
     "ParticipantRow",
-    "RetryPolicy",
     "SpeechRow",
     "bot_record",
     "bots_table",

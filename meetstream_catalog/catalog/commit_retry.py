@@ -1,34 +1,33 @@
 """Retrying a catalog commit that lost an optimistic-concurrency race.
 
-Responsibility: `retry_conflicts(action, what=...)`, the one loop every catalog commit goes
-through (the writers, the `bot_events` appends, maintenance, migration), and the error it
-raises when it gives up. When the project-wide retry primitive (`meetstream_catalog.retry`)
-lands, it replaces this module alone: no caller has a loop of its own.
+Responsibility: `retry_conflicts(action, what=...)`, which every catalog commit goes through
+(the writers, the `bot_events` appends, maintenance, migration): the project's one retry
+primitive (`meetstream_catalog.retry.retrying`) with the catalog's judge of what is a lost
+race, and the error it raises when its time budget is spent. No caller has a loop of its
+own, and delta-rs' own commit retries are not stacked under another loop of ours.
 
 Traps guarded against:
 - retrying what is not a race: only delta-rs' CommitFailedError, and the DeltaErrors whose
   message says conflict (`is_conflict`), are tried again; anything else propagates at once,
   since the same commit would fail the same way;
-- writers that lost together colliding again together: the pauses are jittered and grow
-  exponentially, bounded in attempts and in the longest pause;
+- writers that lost together colliding again together: the pauses are fully jittered and
+  grow exponentially up to 2 s, within a time budget (`COMMIT_BUDGET_SECONDS`);
 - an anonymous failure: the error after the last attempt names what was committed (`what`:
   the table and the bot), and nothing of the failed commit is visible.
 """
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from deltalake.exceptions import CommitFailedError, DeltaError
 
+from meetstream_catalog.retry import Backoff, Spent, retrying
+
 __all__ = [
-    "DEFAULT_RETRY",
+    "COMMIT_BUDGET_SECONDS",
     "CatalogConflictError",
-    "RetryPolicy",
     "is_conflict",
     "retry_conflicts",
 ]
@@ -44,22 +43,10 @@ class CatalogConflictError(RuntimeError):
     """
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded, jittered exponential backoff for commits that lost a race."""
-
-    attempts: int = 8
-    base_seconds: float = 0.05
-    max_seconds: float = 2.0
-    sleep: Callable[[float], None] = time.sleep
-    rng: Callable[[], float] = random.random
-
-    def pause(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number `attempt` (0-based)."""
-        return self.rng() * min(self.max_seconds, self.base_seconds * 2.0**attempt)
-
-
-DEFAULT_RETRY = RetryPolicy()
+# Seconds a commit keeps retrying lost races: far beyond what a fleet's writers take to
+# get through one table (group commit puts a process's bots into one commit per table).
+COMMIT_BUDGET_SECONDS = 30.0
+_BACKOFF = Backoff(initial=0.05, cap=2.0)
 
 
 def is_conflict(error: BaseException) -> bool:
@@ -71,22 +58,20 @@ def is_conflict(error: BaseException) -> bool:
 
 
 def retry_conflicts(
-    action: Callable[[], T], *, what: str, policy: RetryPolicy = DEFAULT_RETRY
+    action: Callable[[], T], *, what: str, budget: float = COMMIT_BUDGET_SECONDS
 ) -> T:
-    """Run `action` and return its result, retrying commit conflicts.
+    """Run `action` and return its result, retrying commit conflicts for `budget` seconds.
 
-    Raises CatalogConflictError naming `what` once `policy.attempts` tries conflicted, and
-    any other error of `action` at once.
+    Raises CatalogConflictError naming `what` once the budget is spent, and any other error
+    of `action` at once.
     """
-    for attempt in range(policy.attempts):
-        try:
-            return action()
-        except DeltaError as exc:
-            if not is_conflict(exc):
-                raise
-            if attempt + 1 == policy.attempts:
-                raise CatalogConflictError(
-                    f"{what}: commit still conflicted after {policy.attempts} attempts: {exc}"
-                ) from exc
-            policy.sleep(policy.pause(attempt))
-    raise AssertionError("unreachable: policy.attempts must be >= 1")
+
+    def gave_up(error: Exception, spent: Spent) -> None:
+        raise CatalogConflictError(
+            f"{what}: commit still conflicted after {spent.tries} attempts "
+            f"({spent.seconds:.1f} s): {error}"
+        ) from error
+
+    return retrying(
+        action, on=is_conflict, budget=budget, what=what, backoff=_BACKOFF, gave_up=gave_up
+    )

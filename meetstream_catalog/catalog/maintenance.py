@@ -28,7 +28,7 @@ from typing import Any
 
 from deltalake import DeltaTable, WriterProperties
 
-from meetstream_catalog.catalog.commit_retry import DEFAULT_RETRY, RetryPolicy, retry_conflicts
+from meetstream_catalog.catalog.commit_retry import retry_conflicts
 from meetstream_catalog.catalog.properties import TABLE_PROPERTIES
 from meetstream_catalog.catalog.read import open_table
 from meetstream_catalog.catalog.schema import TABLES
@@ -74,32 +74,28 @@ def _fresh(table: DeltaTable) -> DeltaTable:
     return table
 
 
-def _set_properties(table: DeltaTable, name: str, policy: RetryPolicy) -> bool:
+def _set_properties(table: DeltaTable, name: str) -> bool:
     """Give a table created before TABLE_PROPERTIES existed those properties (one commit)."""
     if all(table.metadata().configuration.get(k) == v for k, v in TABLE_PROPERTIES.items()):
         return False
     retry_conflicts(
         lambda: _fresh(table).alter.set_table_properties(dict(TABLE_PROPERTIES)),
         what=f"table properties of catalog table {name!r}",
-        policy=policy,
     )
     return True
 
 
-def _compact(
-    table: DeltaTable, name: str, target_file_size: int, policy: RetryPolicy
-) -> tuple[int, int]:
+def _compact(table: DeltaTable, name: str, target_file_size: int) -> tuple[int, int]:
     metrics = retry_conflicts(
         lambda: _fresh(table).optimize.compact(
             target_size=target_file_size, writer_properties=_COMPACTED
         ),
         what=f"compaction of catalog table {name!r}",
-        policy=policy,
     )
     return int(metrics.get("numFilesRemoved", 0)), int(metrics.get("numFilesAdded", 0))
 
 
-def _vacuum(table: DeltaTable, name: str, retention_days: float, policy: RetryPolicy) -> int:
+def _vacuum(table: DeltaTable, name: str, retention_days: float) -> int:
     hours = round(retention_days * 24)
     deleted = retry_conflicts(
         lambda: _fresh(table).vacuum(
@@ -108,7 +104,6 @@ def _vacuum(table: DeltaTable, name: str, retention_days: float, policy: RetryPo
             enforce_retention_duration=hours >= DELTA_DEFAULT_RETENTION_HOURS,
         ),
         what=f"vacuum of catalog table {name!r}",
-        policy=policy,
     )
     return len(deleted)
 
@@ -122,7 +117,6 @@ def maintain_table(
     retention_days: float = DEFAULT_VACUUM_RETENTION_DAYS,
     target_file_size: int = DEFAULT_TARGET_FILE_SIZE,
     storage_options: Mapping[str, Any] | None = None,
-    policy: RetryPolicy = DEFAULT_RETRY,
 ) -> TableMaintenance:
     """Compact, vacuum, checkpoint and clean one table; safe while writers commit.
 
@@ -137,11 +131,11 @@ def maintain_table(
         return TableMaintenance(name, None, None)
     before = table.version()
     removed = added = vacuumed = 0
-    _set_properties(table, name, policy)
+    _set_properties(table, name)
     if compact:
-        removed, added = _compact(table, name, target_file_size, policy)
+        removed, added = _compact(table, name, target_file_size)
     if vacuum:
-        vacuumed = _vacuum(table, name, retention_days, policy)
+        vacuumed = _vacuum(table, name, retention_days)
     _fresh(table).create_checkpoint()  # idempotent per version: racing writers are harmless
     table.cleanup_metadata()  # log entries past delta.logRetentionDuration, before a checkpoint
     return TableMaintenance(

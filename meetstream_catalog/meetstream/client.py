@@ -1,9 +1,10 @@
 """The async MeetStream REST client: auth, endpoints, typed answers and bounded waits.
 
 `MeetStreamClient` is the public API: one method per endpoint, returning validated models,
-plus the waits that poll them. How a request is sent, retried and decoded is
-`meetstream_catalog.meetstream.transport` (the one place transient HTTP failures are retried); errors
-are the typed ones of `meetstream_catalog.meetstream.errors`.
+plus the waits that poll them (`meetstream_catalog.meetstream.polling.Waits`). How a request
+is sent, retried and decoded is `meetstream_catalog.meetstream.transport` (the one place
+transient API failures are retried, within the settings' `outage_tolerance_seconds`);
+errors are the typed ones of `meetstream_catalog.meetstream.errors`.
 
 Traps guarded against:
 - the API key is read at first use, never at construction or import, and never reaches a
@@ -17,43 +18,42 @@ Traps guarded against:
 from __future__ import annotations
 
 import asyncio
-import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from functools import partial
 from types import TracebackType
 from typing import Self, TypeVar
 
 import httpx
-from pydantic import BaseModel, SecretStr, TypeAdapter
+from pydantic import SecretStr, TypeAdapter
 
-from meetstream_catalog.meetstream.errors import NotReadyError
+from meetstream_catalog.meetstream.bot import BotCreated, BotDetail, BotStatus
 from meetstream_catalog.meetstream.models import (
     AudioManifest,
-    BotCreated,
-    BotDetail,
-    BotStatus,
     CompositeVideo,
     MeetingParticipant,
     MixedAudio,
     VideoManifest,
 )
-from meetstream_catalog.meetstream.polling import wait_until
+from meetstream_catalog.meetstream.polling import Sleep, Waits
 from meetstream_catalog.meetstream.timeline import SpeakerTimeline
-from meetstream_catalog.meetstream.transport import RetryPolicy, Sleep, Transport, parse
+from meetstream_catalog.meetstream.transport import API_BACKOFF, Transport, parse
+from meetstream_catalog.retry import Backoff
 from meetstream_catalog.settings import Settings
 
-M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
 _BOT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:~-]{0,127}")
 _PARTICIPANTS: TypeAdapter[list[MeetingParticipant]] = TypeAdapter(list[MeetingParticipant])
 
 
-class MeetStreamClient:
-    """Async client of the MeetStream REST API. Use as `async with MeetStreamClient(...)`."""
+class MeetStreamClient(Waits):
+    """Async client of the MeetStream REST API. Use as `async with MeetStreamClient(...)`.
+
+    Transient failures are retried for `settings.outage_tolerance_seconds` with `backoff`;
+    `sleep` and `clock` pace the waits (`wait_until_left`, `wait_for_*`).
+    """
 
     def __init__(
         self,
@@ -62,24 +62,12 @@ class MeetStreamClient:
         base_url: str | None = None,
         http: httpx.AsyncClient | None = None,
         settings: Settings | None = None,
-        max_attempts: int | None = None,
-        max_total_seconds: float | None = None,
-        backoff_base: float = 0.5,
-        backoff_cap: float = 60.0,
-        retry_after_cap: float = 300.0,
+        backoff: Backoff = API_BACKOFF,
         timeout: float | None = None,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
-        rng: random.Random | None = None,
     ) -> None:
         self._settings = settings if settings is not None else Settings()
-        policy = RetryPolicy(  # raises ValueError before anything else is built
-            budget_seconds=max_total_seconds or self._settings.outage_tolerance_seconds,
-            max_attempts=max_attempts,
-            backoff_base=backoff_base,
-            backoff_cap=backoff_cap,
-            retry_after_cap=retry_after_cap,
-        )
         # Checked at first use, so building a client never needs a secret; SecretStr keeps it
         # out of vars(), pickles and anything else that walks the object's attributes.
         self._api_key = SecretStr(api_key) if api_key else self._settings.api_key
@@ -95,11 +83,9 @@ class MeetStreamClient:
         self._transport = Transport(
             self._http,
             self._base_url,
-            policy=policy,
+            budget=self._settings.outage_tolerance_seconds,
+            backoff=backoff,
             timeout=httpx.Timeout(timeout) if timeout is not None else None,
-            sleep=sleep,
-            clock=clock,
-            rng=rng or random.Random(),
         )
         self._sleep = sleep
         self._clock = clock
@@ -233,92 +219,6 @@ class MeetStreamClient:
         _, data = await self._transport.request_json("delete", "DELETE", path, key=self._key())
         count = data.get("deleted_objects") if isinstance(data, dict) else None
         return count if isinstance(count, int) and not isinstance(count, bool) else None
-
-    # Bounded waits --------------------------------------------------------------------------
-
-    async def wait_until_left(
-        self,
-        bot_id: str,
-        *,
-        timeout: float,  # noqa: ASYNC109 - poll deadline, see meetstream_catalog.meetstream.polling
-        initial_interval: float = 5.0,
-        max_interval: float = 75.0,
-        on_status: Callable[[BotStatus], None] | None = None,
-    ) -> BotStatus:
-        """Poll status until the bot has left the meeting. Raises WaitTimeoutError.
-
-        The defaults (5 s growing to 75 s, the settings' defaults) cost at most one status
-        call per meeting-minute on average from a 30-minute meeting on, and notice the exit
-        at most `max_interval` seconds after it happened (see docs/benchmarks.md, Fleet).
-        `on_status` is called with each status that differs from the one before.
-        """
-        last: list[str | None] = [None]
-
-        async def check() -> BotStatus:
-            status = await self.get_status(bot_id)
-            if on_status is not None and status.status != last[0]:
-                last[0] = status.status
-                on_status(status)
-            if status.state.has_left:
-                return status
-            raise NotReadyError(f"status {status.status or 'missing'}")
-
-        what = f"bot {bot_id} to leave the meeting"
-        return await self._wait(check, what, timeout, (initial_interval, max_interval))
-
-    async def wait_for_audio_streams(
-        self,
-        bot_id: str,
-        *,
-        timeout: float,  # noqa: ASYNC109 - poll deadline, see meetstream_catalog.meetstream.polling
-        initial_interval: float = 5.0,
-        max_interval: float = 75.0,
-    ) -> AudioManifest:
-        """Poll get_audio_streams while it answers "not ready". Raises WaitTimeoutError."""
-        check, what = partial(self.get_audio_streams, bot_id), f"audio streams of bot {bot_id}"
-        return await self._wait(check, what, timeout, (initial_interval, max_interval))
-
-    async def wait_for_recording_streams(
-        self,
-        bot_id: str,
-        *,
-        timeout: float,  # noqa: ASYNC109 - poll deadline, see meetstream_catalog.meetstream.polling
-        initial_interval: float = 5.0,
-        max_interval: float = 75.0,
-    ) -> VideoManifest:
-        """Poll get_recording_streams while it answers "not ready". Raises WaitTimeoutError."""
-        check, what = partial(self.get_recording_streams, bot_id), f"video streams of bot {bot_id}"
-        return await self._wait(check, what, timeout, (initial_interval, max_interval))
-
-    async def wait_for_speaker_timeline(
-        self,
-        bot_id: str,
-        *,
-        timeout: float,  # noqa: ASYNC109 - poll deadline, see meetstream_catalog.meetstream.polling
-        initial_interval: float = 5.0,
-        max_interval: float = 75.0,
-    ) -> SpeakerTimeline:
-        """Poll get_speaker_timeline while it answers "not ready". Raises WaitTimeoutError."""
-        check = partial(self.get_speaker_timeline, bot_id)
-        what = f"speaker timeline of bot {bot_id}"
-        return await self._wait(check, what, timeout, (initial_interval, max_interval))
-
-    async def _wait(
-        self,
-        check: Callable[[], Awaitable[M]],
-        what: str,
-        timeout: float,  # noqa: ASYNC109 - poll deadline, see meetstream_catalog.meetstream.polling
-        every: tuple[float, float],
-    ) -> M:
-        return await wait_until(
-            check,
-            timeout=timeout,
-            what=what,
-            initial_interval=every[0],
-            max_interval=every[1],
-            clock=self._clock,
-            sleep=self._sleep,
-        )
 
     # Requests -------------------------------------------------------------------------------
 

@@ -7,9 +7,9 @@ URLs (bearer credentials for 10 minutes) and a misconfigured proxy may echo the
 `Authorization` header. So every message and excerpt passes through
 `meetstream_catalog.redaction.redact`, and the client adds its API key to the values to scrub.
 
-`is_transient` is the single definition of "worth trying again"; the client's retry loop
-and Prefect's `retry_condition_fn` both use it, so the two layers agree on what is
-permanent.
+`is_transient` is the single definition of "worth trying again": the transport's hook into
+`meetstream_catalog.retry` uses it, and anything that must tell an outage from a permanent
+failure (a `retry_condition_fn`, a report) asks it too, so they agree on what is permanent.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ class WaitTimeoutError(MeetStreamError):
 
 def is_transient(exc: BaseException) -> bool:
     """True if trying again later may succeed: timeouts, connection errors, 408, 429, 5xx
-    (500/502/503/504). For Prefect's `retry_condition_fn`."""
+    (500/502/503/504)."""
     if isinstance(exc, APITimeoutError | APIConnectionError):
         return True
     return isinstance(exc, MeetStreamError) and exc.status_code in TRANSIENT_STATUSES

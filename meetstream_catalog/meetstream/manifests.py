@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
+from meetstream_catalog.meetstream.bot import BotState
 from meetstream_catalog.meetstream.client import MeetStreamClient
 from meetstream_catalog.meetstream.errors import (
     NotFoundError,
@@ -29,7 +30,6 @@ from meetstream_catalog.meetstream.errors import (
 )
 from meetstream_catalog.meetstream.models import (
     AudioManifest,
-    BotState,
     CompositeVideo,
     MeetingParticipant,
     MixedAudio,

@@ -1,8 +1,11 @@
-"""Typed models of MeetStream responses: liberal on input, strict in what they expose.
+"""Typed models of what a bot delivered: per-participant audio and video manifests, the mixed
+audio, the composite video and the attendee list. Liberal on input, strict in what they
+expose. (The bot's own life, from create to Done, is `meetstream_catalog.meetstream.bot`.)
 
-Unknown fields are ignored everywhere, because the API adds fields without notice. The trap
-this module guards against is the per-participant video manifest, documented in two shapes
-(the nested `participants`/`screenshares`/`streams`/`segments` object, and a flat array of
+Unknown fields are ignored everywhere (`Liberal`, the base of every response model), because
+the API adds fields without notice. The trap this module guards against is the
+per-participant video manifest, documented in two shapes (the nested
+`participants`/`screenshares`/`streams`/`segments` object, and a flat array of
 `{participant: {name}, download_url, type}` observed from a real run): both parse into one
 `VideoManifest`. "No streams available" is a normal value (`available=False`), not an error.
 
@@ -12,148 +15,20 @@ holds one hides it from its repr.
 
 from __future__ import annotations
 
-import enum
 import re
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-class _Liberal(BaseModel):
+class Liberal(BaseModel):
+    """Base of every MeetStream response model: unknown fields ignored, aliases optional."""
+
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
-class BotState(enum.StrEnum):
-    """Normalized bot status. `parse` is case-insensitive and maps known variants."""
-
-    ACTIVE = "Active"
-    SCHEDULED = "Scheduled"
-    JOINING = "Joining"
-    IN_WAITING_ROOM = "InWaitingRoom"
-    IN_MEETING = "InMeeting"
-    RECORDING = "Recording"
-    LEAVING = "Leaving"
-    MEDIA_PROCESSING = "MediaProcessing"
-    STOPPED = "Stopped"
-    NOT_ALLOWED = "NotAllowed"
-    DENIED = "Denied"
-    ERROR = "Error"
-    DONE = "Done"
-    UNKNOWN = "Unknown"
-
-    @classmethod
-    def parse(cls, raw: str | None) -> BotState:
-        if not raw:
-            return cls.UNKNOWN
-        key = "".join(ch for ch in raw if ch not in " _-").casefold()
-        return _STATE_ALIASES.get(key, cls.UNKNOWN)
-
-    @property
-    def has_left(self) -> bool:
-        """True once the bot is out of the meeting (its media can be processed)."""
-        return self in _LEFT
-
-    @property
-    def produced_no_media(self) -> bool:
-        """NotAllowed and Denied bots never recorded anything."""
-        return self in {BotState.NOT_ALLOWED, BotState.DENIED}
-
-
-_STATE_ALIASES: dict[str, BotState] = {s.value.casefold(): s for s in BotState}
-_STATE_ALIASES.update(
-    {
-        "failed": BotState.ERROR,
-        "waitingroom": BotState.IN_WAITING_ROOM,
-        "botnotallowed": BotState.NOT_ALLOWED,
-        "botrejected": BotState.DENIED,
-        "rejected": BotState.DENIED,
-        "kicked": BotState.STOPPED,
-    }
-)
-_LEFT = {
-    BotState.STOPPED,
-    BotState.NOT_ALLOWED,
-    BotState.DENIED,
-    BotState.ERROR,
-    BotState.DONE,
-    BotState.MEDIA_PROCESSING,
-}
-
-
-class BotCreated(_Liberal):
-    """Answer of create_bot: 201 (new), 200 (deduplication_key replay) or 507 (idempotent
-    replay). `replayed` says the bot already existed."""
-
-    bot_id: str
-    transcript_id: str | None = None
-    meeting_url: str | None = None
-    status: str | None = None
-    replayed: bool = False
-
-    @property
-    def state(self) -> BotState:
-        return BotState.parse(self.status)
-
-
-class BotStatus(_Liberal):
-    bot_id: str
-    status: str | None = None
-    custom_attributes: dict[str, Any] = Field(default_factory=dict)
-
-    @property
-    def state(self) -> BotState:
-        return BotState.parse(self.status)
-
-
-class BotDetail(_Liberal):
-    """`GET /bots/{id}/detail`: only the fields the pipeline reads are typed."""
-
-    bot_id: str | None = Field(default=None, alias="BotID")
-    status: str | None = Field(default=None, alias="Status")
-    platform: str | None = Field(default=None, alias="Platform")
-    status_timeline: dict[str, Any] = Field(default_factory=dict, alias="StatusTimeline")
-    custom_attributes: dict[str, Any] = Field(default_factory=dict)
-
-    meeting_link: str | None = Field(default=None, alias="MeetingLink")
-    bot_name: str | None = Field(default=None, alias="BotName")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _unwrap(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("bot_details"), dict):
-            return data["bot_details"]
-        return data
-
-    def exit_state(self) -> BotState:
-        """How the bot left the meeting, even once its status has moved on to Done.
-
-        A status poll may first see `Done`, which hides whether the bot was stopped, denied
-        or never admitted; the timeline keeps the exit stage.
-        """
-        reached = {
-            stage.casefold()
-            for stage, entry in self.status_timeline.items()
-            if not isinstance(entry, dict) or entry.get("status", True)
-        }
-        for stage, state in _EXIT_STAGES:
-            if stage in reached:
-                return state
-        return BotState.parse(self.status)
-
-
-# Checked in this order: a crash or refusal outranks the Stopped that may follow it.
-_EXIT_STAGES = (
-    ("error", BotState.ERROR),
-    ("botrejected", BotState.DENIED),
-    ("denied", BotState.DENIED),
-    ("botnotallowed", BotState.NOT_ALLOWED),
-    ("notallowed", BotState.NOT_ALLOWED),
-    ("stopped", BotState.STOPPED),
-)
-
-
-class Segment(_Liberal):
+class Segment(Liberal):
     """One media file. `url` is a presigned URL: never log, store or raise it."""
 
     segment_index: int = 0
@@ -174,17 +49,17 @@ class Segment(_Liberal):
         return data
 
 
-class Stream(_Liberal):
+class Stream(Liberal):
     stream_id: str | None = None
     segments: list[Segment] = Field(default_factory=list)
 
 
-class ParticipantStreams(_Liberal):
+class ParticipantStreams(Liberal):
     participant_name: str
     streams: list[Stream] = Field(default_factory=list)
 
 
-class AudioManifest(_Liberal):
+class AudioManifest(Liberal):
     """`get_audio_streams` when ready (200). `available=False` means no streams exist."""
 
     bot_id: str | None = None
@@ -194,7 +69,7 @@ class AudioManifest(_Liberal):
     message: str | None = None
 
 
-class VideoManifest(_Liberal):
+class VideoManifest(Liberal):
     """`get_recording_streams` when ready, in either documented shape.
 
     `participants` are webcams, `screenshares` are screen shares.
@@ -269,23 +144,23 @@ def _stream_identity(item: dict[str, Any], fallback: str) -> tuple[str, int]:
 _SCREEN = {"screenshare", "screen_share", "screen", "presentation"}
 
 
-class MixedAudio(_Liberal):
+class MixedAudio(Liberal):
     audio_url: str = Field(repr=False)
 
 
-class VideoInfo(_Liberal):
+class VideoInfo(Liberal):
     duration: float | None = None
     size_mb: float | None = None
     resolution: str | None = None
     fps: float | None = None
 
 
-class CompositeVideo(_Liberal):
+class CompositeVideo(Liberal):
     video_url: str = Field(repr=False)
     video_info: VideoInfo | None = None
 
 
-class MeetingParticipant(_Liberal):
+class MeetingParticipant(Liberal):
     """One device in `get_participants` (one person on two devices is two entries)."""
 
     device_id: str | None = Field(default=None, alias="deviceId")
@@ -293,39 +168,3 @@ class MeetingParticipant(_Liberal):
     full_name: str | None = Field(default=None, alias="fullName")
     humanized_status: str | None = None
     stream_ids: list[str] = Field(default_factory=list, alias="streamIds")
-
-
-MediaKind = Literal["audio", "webcam", "screenshare", "mixed_audio", "composite_video"]
-
-
-class MediaFile(BaseModel):
-    """One file of a bot's manifests, as planned for archiving. Holds no URL.
-
-    `key` is the storage key relative to the media root, built by `meetstream_catalog.archive.plan.storage_key`
-    from sanitized names plus a short hash, so it can neither escape the root nor collide.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    bot_id: str
-    kind: MediaKind
-    participant_name: str | None = None
-    stream_id: str | None = None
-    segment_index: int = 0
-    filename: str | None = None
-    duration_seconds: float | None = None
-    codec: str | None = None
-    sample_rate: int | None = None
-    channels: int | None = None
-    width: int | None = None
-    height: int | None = None
-    key: str
-
-
-class ArchivedMedia(MediaFile):
-    """A MediaFile after it was copied: durable URI, size and checksum."""
-
-    storage_uri: str
-    bytes: int
-    sha256: str
-    copied: bool = True

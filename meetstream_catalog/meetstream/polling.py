@@ -1,29 +1,32 @@
-"""Bounded waiting: poll a check until it yields a value or a monotonic deadline passes.
+"""Bounded waiting: poll a check until it yields a value or a monotonic deadline passes, and
+the client's waits built on it (`Waits`, mixed into `MeetStreamClient`).
 
 Polling is not retrying. A check answers "here it is", "not yet" (returns None or raises
-`NotReadyError`) or fails. A transient failure that outlived the client's own retries (an
-outage) counts as "not yet": the wait keeps polling through it until its own deadline,
-which nothing restarts. Any other failure propagates at once. The trap this module guards
-against is the unbounded wait: a bot that used a streaming-only transcription provider
-answers 202 forever, so every wait has a deadline and ends with a `WaitTimeoutError` that
-says what it waited for, what it last saw and for how long.
+`NotReadyError`) or fails, and every failure propagates at once: a transient one has
+already been retried by the client within the outage tolerance (`meetstream_catalog.retry`),
+so polling through it again would stack a second retry on the first. Traps guarded against:
+- the unbounded wait: a bot that used a streaming-only transcription provider answers 202
+  forever, so every wait has a deadline and ends with a `WaitTimeoutError` that says what it
+  waited for, what it last saw and for how long;
+- a deadline that restarts: nothing here is retried, so no retry can restart a wait.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TypeVar
 
-from meetstream_catalog.meetstream.errors import (
-    MeetStreamError,
-    NotReadyError,
-    WaitTimeoutError,
-    is_transient,
-)
+from meetstream_catalog.meetstream.bot import BotStatus
+from meetstream_catalog.meetstream.errors import NotReadyError, WaitTimeoutError
+from meetstream_catalog.meetstream.models import AudioManifest, VideoManifest
+from meetstream_catalog.meetstream.timeline import SpeakerTimeline
 
 T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[object]]
 
 
 async def wait_until(
@@ -35,7 +38,7 @@ async def wait_until(
     max_interval: float = 30.0,
     factor: float = 1.5,
     clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    sleep: Sleep = asyncio.sleep,
 ) -> T:
     """Call `check` until it returns a value; return that value.
 
@@ -62,10 +65,6 @@ async def wait_until(
             last_seen = "no answer yet"
         except NotReadyError as exc:
             result, last_seen = None, exc.describe()
-        except MeetStreamError as exc:
-            if not is_transient(exc):
-                raise
-            result, last_seen = None, f"the API failing: {exc}"
         if result is not None:
             return result
         remaining = deadline - clock()
@@ -80,3 +79,107 @@ async def wait_until(
             )
         await sleep(min(interval, remaining))
         interval = min(interval * factor, max_interval)
+
+
+class Waits(abc.ABC):
+    """The client's bounded waits, each polling one endpoint with `wait_until` on the
+    client's `_clock` and `_sleep`. Every one raises WaitTimeoutError at its deadline."""
+
+    _clock: Callable[[], float]
+    _sleep: Sleep
+
+    @abc.abstractmethod
+    async def get_status(self, bot_id: str) -> BotStatus: ...
+
+    @abc.abstractmethod
+    async def get_audio_streams(self, bot_id: str) -> AudioManifest: ...
+
+    @abc.abstractmethod
+    async def get_recording_streams(self, bot_id: str) -> VideoManifest: ...
+
+    @abc.abstractmethod
+    async def get_speaker_timeline(self, bot_id: str) -> SpeakerTimeline: ...
+
+    async def wait_until_left(
+        self,
+        bot_id: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - a poll deadline, see wait_until
+        initial_interval: float = 5.0,
+        max_interval: float = 75.0,
+        on_status: Callable[[BotStatus], None] | None = None,
+    ) -> BotStatus:
+        """Poll status until the bot has left the meeting.
+
+        The defaults (5 s growing to 75 s, the settings' defaults) cost at most one status
+        call per meeting-minute on average from a 30-minute meeting on, and notice the exit
+        at most `max_interval` seconds after it happened (see docs/benchmarks.md, Fleet).
+        `on_status` is called with each status that differs from the one before.
+        """
+        last: list[str | None] = [None]
+
+        async def check() -> BotStatus:
+            status = await self.get_status(bot_id)
+            if on_status is not None and status.status != last[0]:
+                last[0] = status.status
+                on_status(status)
+            if status.state.has_left:
+                return status
+            raise NotReadyError(f"status {status.status or 'missing'}")
+
+        what = f"bot {bot_id} to leave the meeting"
+        return await self._wait(check, what, timeout, (initial_interval, max_interval))
+
+    async def wait_for_audio_streams(
+        self,
+        bot_id: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - a poll deadline, see wait_until
+        initial_interval: float = 5.0,
+        max_interval: float = 75.0,
+    ) -> AudioManifest:
+        """Poll get_audio_streams while it answers "not ready"."""
+        check, what = partial(self.get_audio_streams, bot_id), f"audio streams of bot {bot_id}"
+        return await self._wait(check, what, timeout, (initial_interval, max_interval))
+
+    async def wait_for_recording_streams(
+        self,
+        bot_id: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - a poll deadline, see wait_until
+        initial_interval: float = 5.0,
+        max_interval: float = 75.0,
+    ) -> VideoManifest:
+        """Poll get_recording_streams while it answers "not ready"."""
+        check, what = partial(self.get_recording_streams, bot_id), f"video streams of bot {bot_id}"
+        return await self._wait(check, what, timeout, (initial_interval, max_interval))
+
+    async def wait_for_speaker_timeline(
+        self,
+        bot_id: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - a poll deadline, see wait_until
+        initial_interval: float = 5.0,
+        max_interval: float = 75.0,
+    ) -> SpeakerTimeline:
+        """Poll get_speaker_timeline while it answers "not ready"."""
+        check = partial(self.get_speaker_timeline, bot_id)
+        what = f"speaker timeline of bot {bot_id}"
+        return await self._wait(check, what, timeout, (initial_interval, max_interval))
+
+    async def _wait(
+        self,
+        check: Callable[[], Awaitable[T]],
+        what: str,
+        timeout: float,  # noqa: ASYNC109 - a poll deadline, see wait_until
+        every: tuple[float, float],
+    ) -> T:
+        return await wait_until(
+            check,
+            timeout=timeout,
+            what=what,
+            initial_interval=every[0],
+            max_interval=every[1],
+            clock=self._clock,
+            sleep=self._sleep,
+        )

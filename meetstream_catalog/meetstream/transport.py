@@ -1,14 +1,14 @@
-"""How a MeetStream request travels: the one retry loop, and decoding what comes back.
+"""How a MeetStream request travels: the one place its transient failures are retried, and
+decoding what comes back.
 
-`Transport.send` makes one API request with the `Token` auth header and retries it while the
-failure is transient (timeouts, dropped connections, 408, 429, 500/502/503/504) and the
-`RetryPolicy`'s time budget (the outage tolerance, 30 minutes by default) allows, with
-exponential backoff and full jitter, honouring a capped `Retry-After`. The media download
-(`meetstream_catalog.archive`) asks the same policy, so every transient failure of a capture is retried
-in exactly one place, by one rule; Prefect task retries do not repeat it. Everything else
+`Transport.send` makes one API request with the `Token` auth header. Timeouts, dropped
+connections, 408, 429 and 500/502/503/504 are tried again through `meetstream_catalog.retry`
+(full jitter, a capped `Retry-After`) until the outage tolerance (the settings'
+`outage_tolerance_seconds`, 30 minutes by default) is spent; the media download uses the same
+primitive and budget, and Prefect task retries do not repeat either. Everything else
 surfaces at once as a typed error from `meetstream_catalog.meetstream.errors`.
 `request_json`, `decode_json` and `parse` turn an answer into data, or raise
-`UnexpectedResponseError`. The endpoints and the waits are `meetstream_catalog.meetstream.client`.
+`UnexpectedResponseError`. The endpoints are `meetstream_catalog.meetstream.client`.
 
 Traps guarded against:
 - the auth scheme is `Authorization: Token <key>`; `Bearer` gets 401;
@@ -22,10 +22,7 @@ Traps guarded against:
 
 from __future__ import annotations
 
-import logging
-import random
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import TypeVar
 
@@ -41,13 +38,13 @@ from meetstream_catalog.meetstream.errors import (
     excerpt,
     is_transient,
 )
-
-logger = logging.getLogger(__name__)
+from meetstream_catalog.retry import Backoff, Spent, retrying_async
 
 T = TypeVar("T")
-Sleep = Callable[[float], Awaitable[object]]
 
 CHECK_URL = "check MEETSTREAM_API_URL points at the MeetStream API (.../api/v1)"
+# 0.5 s doubling to a minute: the end of an outage is seen within a minute of it.
+API_BACKOFF = Backoff(initial=0.5, cap=60.0, retry_after_cap=300.0)
 
 
 def _user_agent() -> str:
@@ -60,63 +57,24 @@ def _user_agent() -> str:
 _USER_AGENT = _user_agent()
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """When to try a transiently failed request again: within `budget_seconds` of the first
-    try (and `max_attempts`, if set), after a jittered exponential backoff or the server's
-    `Retry-After` (capped)."""
-
-    budget_seconds: float = 1800.0
-    max_attempts: int | None = None
-    backoff_base: float = 0.5
-    backoff_cap: float = 60.0
-    retry_after_cap: float = 300.0
-
-    def __post_init__(self) -> None:
-        if (
-            (self.max_attempts is not None and self.max_attempts < 1)
-            or self.budget_seconds <= 0
-            or self.backoff_base <= 0
-            or self.backoff_cap <= 0
-        ):
-            raise ValueError("retry policy needs max_attempts >= 1 and positive times")
-
-    def delay(
-        self, attempt: int, elapsed: float, retry_after: float | None, rng: random.Random
-    ) -> float | None:
-        """Seconds to wait before attempt `attempt + 1`, or None when the budget is spent."""
-        if self.max_attempts is not None and attempt >= self.max_attempts:
-            return None
-        if retry_after is not None:
-            delay = min(retry_after, self.retry_after_cap)
-        else:
-            # Full jitter: spreads the retries of many workers hit by the same outage.
-            ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
-            delay = rng.uniform(0, ceiling)
-        return None if elapsed + delay > self.budget_seconds else delay
-
-
 class Transport:
-    """Sends requests to one base URL through an `httpx.AsyncClient` it does not own."""
+    """Sends requests to one base URL through an `httpx.AsyncClient` it does not own, retrying
+    transient failures for up to `budget` seconds."""
 
     def __init__(
         self,
         http: httpx.AsyncClient,
         base_url: str,
         *,
-        policy: RetryPolicy,
-        timeout: httpx.Timeout | None,
-        sleep: Sleep,
-        clock: Callable[[], float],
-        rng: random.Random,
+        budget: float,
+        backoff: Backoff = API_BACKOFF,
+        timeout: httpx.Timeout | None = None,
     ) -> None:
         self._http = http
         self._base_url = base_url
-        self._policy = policy
+        self._budget = budget
+        self._backoff = backoff
         self._timeout = timeout
-        self._sleep = sleep
-        self._clock = clock
-        self._rng = rng
 
     async def send(
         self,
@@ -139,11 +97,8 @@ class Transport:
             "User-Agent": _USER_AGENT,
             **(headers or {}),
         }
-        started = self._clock()
-        attempt = 0
-        while True:
-            attempt += 1
-            cause: Exception | None = None
+
+        async def once() -> httpx.Response:
             try:
                 response = await self._http.request(
                     method,
@@ -153,36 +108,33 @@ class Transport:
                     timeout=self._timeout or httpx.USE_CLIENT_DEFAULT,
                 )
             except httpx.TimeoutException as exc:
-                error: MeetStreamError = APITimeoutError(f"{op}: {type(exc).__name__}")
-                cause = exc
+                raise APITimeoutError(f"{op}: {type(exc).__name__}") from exc
             except httpx.TransportError as exc:
-                error, cause = APIConnectionError(f"{op}: {type(exc).__name__}"), exc
+                raise APIConnectionError(f"{op}: {type(exc).__name__}") from exc
             except httpx.RequestError as exc:  # decoding errors, redirect loops: not transient
                 raise UnexpectedResponseError(f"{op}: {type(exc).__name__}; {CHECK_URL}") from exc
-            else:
-                if _succeeded(response.status_code, replay_ok=op == "create_bot"):
-                    return response
-                error = error_from_response(response, key)
-            elapsed = self._clock() - started
-            delay = None
-            if retry and is_transient(error):
-                delay = self._policy.delay(attempt, elapsed, error.retry_after, self._rng)
-            if delay is None:
-                if attempt > 1:
-                    raise _gave_up(error, f"{method} {path}", attempt, elapsed) from cause
-                raise error from cause
-            logger.warning(
-                "MeetStream %s failed (%s, HTTP %s); try %d again in %.1fs (%.0fs of %.0fs "
-                "outage tolerance used)",
-                op,
-                type(error).__name__,
-                error.status_code,
-                attempt + 1,
-                delay,
-                elapsed,
-                self._policy.budget_seconds,
-            )
-            await self._sleep(delay)
+            if _succeeded(response.status_code, replay_ok=op == "create_bot"):
+                return response
+            raise error_from_response(response, key)
+
+        def transient(error: Exception) -> bool | float:
+            if not (retry and isinstance(error, MeetStreamError) and is_transient(error)):
+                return False
+            return True if error.retry_after is None else error.retry_after
+
+        def gave_up(error: Exception, spent: Spent) -> None:
+            if spent.tries > 1 and isinstance(error, MeetStreamError):
+                # `from` the transport's own exception, as a first failure would have it.
+                raise _gave_up(error, f"{method} {path}", spent) from error.__cause__
+
+        return await retrying_async(
+            once,
+            on=transient,
+            budget=self._budget,
+            what=f"MeetStream {op}",
+            backoff=self._backoff,
+            gave_up=gave_up,
+        )
 
     async def request_json(
         self,
@@ -202,10 +154,10 @@ class Transport:
         return response.status_code, decode_json(response, op, (key,))
 
 
-def _gave_up(error: MeetStreamError, what: str, attempts: int, elapsed: float) -> MeetStreamError:
+def _gave_up(error: MeetStreamError, what: str, spent: Spent) -> MeetStreamError:
     """The last error, its message saying which call failed, how often and for how long."""
     return type(error)(
-        f"{what} kept failing for {elapsed:.0f}s ({attempts} tries; "
+        f"{what} kept failing for {spent.seconds:.0f}s ({spent.tries} tries; "
         f"MEETSTREAM_OUTAGE_TOLERANCE_SECONDS sets how long to keep trying): {error.message}",
         status_code=error.status_code,
         body_excerpt=error.body_excerpt,

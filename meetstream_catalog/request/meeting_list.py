@@ -20,7 +20,7 @@ import fsspec
 import pandas as pd
 from pydantic import ValidationError
 
-from meetstream_catalog.request import MeetingRequest, as_utc
+from meetstream_catalog.request.meeting import MeetingRequest, as_utc
 
 COLUMNS_HELP = (
     "Expected columns: meeting_link (required), join_at (ISO-8601 with a zone; required "

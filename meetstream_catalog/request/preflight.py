@@ -22,7 +22,7 @@ import httpx
 from fsspec.core import url_to_fs
 
 from meetstream_catalog.redaction import redact
-from meetstream_catalog.request import MeetingRequest, as_utc
+from meetstream_catalog.request.meeting import MeetingRequest, as_utc
 from meetstream_catalog.settings import MissingApiKeyError, Settings
 
 JOIN_GRACE = dt.timedelta(minutes=5)

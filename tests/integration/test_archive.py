@@ -21,8 +21,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 from s3fs import S3FileSystem
 
-import meetstream_catalog.archive
+from meetstream_catalog import retry
 from meetstream_catalog.archive import archive_all, archive_file
+from meetstream_catalog.archive.files import ArchivedMedia, MediaFile
 from meetstream_catalog.archive.plan import (
     ArchiveBatchError,
     ArchiveError,
@@ -30,8 +31,6 @@ from meetstream_catalog.archive.plan import (
     storage_key,
 )
 from meetstream_catalog.archive.storage import open_root
-from meetstream_catalog.meetstream.models import ArchivedMedia, MediaFile
-from meetstream_catalog.meetstream.transport import RetryPolicy
 
 BOT = "6667fd0c-0165-471a-a880-06a1180be377"
 BUCKET = "media-archive"
@@ -301,25 +300,29 @@ async def test_a_gone_file_is_a_permanent_error(media, http, root) -> None:
     assert _leftovers(*root) == []
 
 
-async def test_server_errors_are_retried_with_backoff(media, http, root, monkeypatch) -> None:
-    monkeypatch.setattr(meetstream_catalog.archive, "MEDIA_RETRY", RetryPolicy(backoff_base=0.01))
+async def test_server_errors_are_retried_with_backoff(media, http, root) -> None:
     media.files["a"] = _payload(10_000)
     media.faults["t0"] = "fail2"
-    result = await _archive(_item(), Urls(media, "a"), http, root)
+    with retry.set_testing(True) as testing:
+        result = await _archive(_item(), Urls(media, "a"), http, root)
     assert [h.status for h in media.hits] == [503, 503, 200]
+    assert len(testing.waits) == 2
     assert result.bytes == 10_000
 
 
 async def test_a_media_outage_longer_than_the_tolerance_fails_saying_for_how_long(
-    media, http, root, monkeypatch
+    media, http, root
 ) -> None:
-    tolerance = RetryPolicy(budget_seconds=0.3, backoff_base=0.05, backoff_cap=0.05)
-    monkeypatch.setattr(meetstream_catalog.archive, "MEDIA_RETRY", tolerance)
     media.files["a"] = _payload(10_000)
     media.faults["t0"] = "fail1000"
-    with pytest.raises(ArchiveError, match=r"kept failing for \d+s \(\d+ tries"):
-        await _archive(_item(), Urls(media, "a"), http, root)
+    with (
+        retry.set_testing(True) as testing,
+        pytest.raises(ArchiveError, match=r"kept failing for \d+s \(\d+ tries") as err,
+    ):
+        await _archive(_item(), Urls(media, "a"), http, root, budget=60)
     assert len(media.hits) > 2
+    assert sum(testing.waits) <= 60  # within the budget, never past it
+    assert "token" not in str(err.value)
     assert _leftovers(*root) == []
 
 

@@ -1,7 +1,7 @@
 """Our MeetStream client against the simulator: in-process (ASGITransport) and over a socket.
 
 Both run on the simulator's manual clock (speed 0), so a whole meeting passes with one
-`POST /_simulator/advance` and nothing waits on wall time except Retry-After.
+`POST /_simulator/advance`, and retries run in test mode, so nothing waits on wall time.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
+from meetstream_catalog import retry
+from meetstream_catalog.meetstream.bot import BotState
 from meetstream_catalog.meetstream.client import MeetStreamClient
 from meetstream_catalog.meetstream.errors import NotReadyError, PermissionDeniedError
-from meetstream_catalog.meetstream.models import BotState
 from meetstream_catalog.simulator.app import create_app
 from meetstream_catalog.simulator.server import serve_in_thread
 from meetstream_catalog.simulator.state import DEMO_API_KEY, SimulatorConfig
@@ -105,8 +106,11 @@ async def test_transient_faults_are_retried_and_permanent_ones_are_not(
     bot = await client.create_bot(meeting_link=LINK, bot_name="Rec", idempotency_key="k-3")
     await fault(http, endpoint="status", status=503, count=2)
     await fault(http, endpoint="status", status=429, retry_after=1, count=1)
-    assert (await client.get_status(bot.bot_id)).bot_id == bot.bot_id
+    with retry.set_testing(True) as testing:  # waits counted, not slept
+        assert (await client.get_status(bot.bot_id)).bot_id == bot.bot_id
     assert (await http.get("/_simulator/faults")).json()["faults"] == []
+    assert len(testing.waits) == 3
+    assert 1.0 in testing.waits  # the 429's Retry-After, honoured
 
     with pytest.raises(PermissionDeniedError):
         await meetstream(http, key="wrong-key").get_status(bot.bot_id)

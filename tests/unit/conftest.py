@@ -1,15 +1,16 @@
-"""A fake MeetStream API for unit tests: an `httpx.MockTransport` fed from a queue of answers,
-plus a fake clock whose `sleep` only moves time forward (so retry tests never wait)."""
+"""The unit tier's wiring: every retry is instant, and a fake MeetStream API (an
+`httpx.MockTransport` fed from a queue of answers) with a fake clock for the waits, whose
+`sleep` only moves time forward (so no unit test waits)."""
 
 from __future__ import annotations
 
-import random
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import pytest
 
+from meetstream_catalog import retry
 from meetstream_catalog.meetstream.client import MeetStreamClient
 from meetstream_catalog.settings import Settings
 
@@ -20,7 +21,7 @@ Answer = httpx.Response | Exception
 
 
 class FakeAPI:
-    """Each request takes the next queued answer; every request and sleep is recorded."""
+    """Each request takes the next queued answer; every request and poll sleep is recorded."""
 
     API_KEY = API_KEY
     BASE_URL = BASE_URL
@@ -66,6 +67,14 @@ class FakeAPI:
         self.now += seconds
 
 
+@pytest.fixture(autouse=True)
+def retries() -> Iterator[retry.Testing]:
+    """Retries in test mode: waits are skipped, not slept, and listed in `.waits`; budgets
+    and Retry-After caps still act as in production, on the call's virtual clock."""
+    with retry.set_testing(True) as testing:
+        yield testing
+
+
 @pytest.fixture
 def api() -> FakeAPI:
     return FakeAPI()
@@ -86,7 +95,6 @@ async def make_client(api: FakeAPI) -> AsyncIterator[Callable[..., MeetStreamCli
             "settings": Settings(api_key=None),
             "sleep": api.sleep,
             "clock": api.clock,
-            "rng": random.Random(7),
         }
         options.update(overrides)
         return MeetStreamClient(**options)  # type: ignore[arg-type]

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from meetstream_catalog.archive import archive_file
+from meetstream_catalog.archive.files import MediaFile
 from meetstream_catalog.archive.plan import ArchiveError, storage_key
-from meetstream_catalog.meetstream.models import MediaFile
 
 ITEM = MediaFile(bot_id="b1", kind="audio", participant_name="Jane", stream_id="j1",
                  key=storage_key("b1", "audio", "Jane", "j1", 0, "j.webm"))  # fmt: skip

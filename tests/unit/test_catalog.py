@@ -23,7 +23,6 @@ from deltalake import DeltaTable
 from meetstream_catalog.archive.files import ArchivedMedia
 from meetstream_catalog.catalog import (
     TABLE_PROPERTIES,
-    RetryPolicy,
     bot_record,
     dataset,
     delta_storage_options,
@@ -434,10 +433,10 @@ def test_time_travel_reads_an_older_version_or_time(root: str) -> None:
 
 
 def test_conflicts_are_retried_with_bounded_jittered_backoff() -> None:
-    from deltalake.exceptions import CommitFailedError
+    from deltalake.exceptions import CommitFailedError, DeltaError
 
-    pauses: list[float] = []
-    policy = RetryPolicy(attempts=3, base_seconds=1.0, sleep=pauses.append, rng=lambda: 0.5)
+    from meetstream_catalog import retry
+
     calls = iter([CommitFailedError("lost"), CommitFailedError("lost"), "ok"])
 
     def action() -> str:
@@ -446,14 +445,20 @@ def test_conflicts_are_retried_with_bounded_jittered_backoff() -> None:
             raise value
         return value
 
-    assert retry_conflicts(action, what="t", policy=policy) == "ok"
-    assert pauses == [0.5, 1.0]
-    with pytest.raises(Exception, match=r"table .media., bot .b1..*3 attempts"):
-        retry_conflicts(
-            lambda: (_ for _ in ()).throw(CommitFailedError("lost")),
-            what="catalog table 'media', bot 'b1'",
-            policy=policy,
-        )
+    with retry.set_testing(True) as testing:
+        assert retry_conflicts(action, what="t") == "ok"
+        assert len(testing.waits) == 2
+        assert all(0 <= w <= 2.0 for w in testing.waits)
+        with pytest.raises(Exception, match=r"table .media., bot .b1..*attempts"):
+            retry_conflicts(
+                lambda: (_ for _ in ()).throw(CommitFailedError("lost")),
+                what="catalog table 'media', bot 'b1'",
+                budget=5.0,
+            )
+        # every wait up to the budget was taken, none past it
+        assert 5.0 - 2.0 <= sum(testing.waits[2:]) <= 5.0
+        with pytest.raises(DeltaError, match="schema mismatch"):  # not a race: at once
+            retry_conflicts(lambda: (_ for _ in ()).throw(DeltaError("schema mismatch")), what="t")
 
 
 def test_one_settings_dict_feeds_s3fs_and_delta_rs(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from meetstream_catalog import retry
+from meetstream_catalog.meetstream.bot import BotState
 from meetstream_catalog.meetstream.client import MeetStreamClient
 from meetstream_catalog.meetstream.errors import (
     APIConnectionError,
@@ -25,7 +27,7 @@ from meetstream_catalog.meetstream.errors import (
     UnexpectedResponseError,
     WaitTimeoutError,
 )
-from meetstream_catalog.meetstream.models import BotState
+from meetstream_catalog.retry import Backoff
 from meetstream_catalog.settings import MissingApiKeyError, Settings
 
 PRESIGNED = "https://bucket.s3.amazonaws.com/b1/Jane_0.webm?X-Amz-Signature=deadbeef"
@@ -68,8 +70,8 @@ async def test_status_to_error_table(
         api.add(status, text=body)
     else:
         api.add(status, body)
-    with pytest.raises(error) as caught:
-        await make_client(max_attempts=1).get_status("b1")
+    with retry.set_testing(True, attempts=1), pytest.raises(error) as caught:
+        await make_client().get_status("b1")
     assert type(caught.value) is error
     assert caught.value.status_code == status or error is UnexpectedResponseError
     if error is UnexpectedResponseError:
@@ -87,14 +89,15 @@ async def test_sends_token_auth_and_identifies_itself(api, make_client) -> None:
     assert request.headers["User-Agent"].startswith("meetstream-catalog/")
 
 
-async def test_5xx_is_retried_up_to_max_attempts_then_raised(api, make_client) -> None:
+async def test_5xx_is_retried_with_full_jitter_then_raised(api, make_client) -> None:
     api.add(500, {"message": "boom"}, times=4)
-    with pytest.raises(ServerError):
-        await make_client(max_attempts=4, backoff_base=0.5).get_status("b1")
+    with retry.set_testing(True, attempts=4) as testing, pytest.raises(ServerError):
+        await make_client(backoff=Backoff(initial=0.5)).get_status("b1")
     assert len(api.requests) == 4
-    assert len(api.sleeps) == 3
-    for attempt, slept in enumerate(api.sleeps):  # full jitter: anywhere in [0, base * 2^n]
-        assert 0 <= slept <= 0.5 * 2**attempt
+    assert len(testing.waits) == 3
+    for attempt, waited in enumerate(testing.waits):  # full jitter: anywhere in [0, base * 2^n]
+        assert 0 <= waited <= 0.5 * 2**attempt
+    assert api.sleeps == []  # retries never touch the waits' clock
 
 
 @pytest.mark.parametrize("status", [502, 503, 504, 408])
@@ -111,7 +114,6 @@ async def test_other_4xx_are_never_retried(api, make_client, status: int) -> Non
     with pytest.raises(MeetStreamError):
         await make_client().get_status("b1")
     assert len(api.requests) == 1
-    assert api.sleeps == []
 
 
 async def test_202_is_never_retried(api, make_client) -> None:
@@ -133,8 +135,8 @@ async def test_connection_failures_are_retried_then_raised(
     api, make_client, error: Exception
 ) -> None:
     api.fail(error, times=3)
-    with pytest.raises(APIConnectionError) as caught:
-        await make_client(max_attempts=3).get_status("b1")
+    with retry.set_testing(True, attempts=3), pytest.raises(APIConnectionError) as caught:
+        await make_client().get_status("b1")
     assert len(api.requests) == 3
     assert caught.value.__cause__ is error
 
@@ -143,29 +145,30 @@ async def test_timeouts_are_retried_then_raised(api, make_client) -> None:
     api.fail(httpx.ReadTimeout("timed out"), times=2).add(200, {"bot_id": "b1"})
     assert (await make_client().get_status("b1")).bot_id == "b1"
     api.fail(httpx.ConnectTimeout("timed out"), times=2)
-    with pytest.raises(APITimeoutError):
-        await make_client(max_attempts=2).get_status("b1")
+    with retry.set_testing(True, attempts=2), pytest.raises(APITimeoutError):
+        await make_client().get_status("b1")
 
 
-async def test_retry_after_seconds_is_honoured(api, make_client) -> None:
+async def test_retry_after_seconds_is_honoured(api, make_client, retries) -> None:
     api.add(429, {"message": "slow down"}, headers={"Retry-After": "3"})
     api.add(200, {"bot_id": "b1"})
     await make_client().get_status("b1")
-    assert api.sleeps == [3.0]
+    assert retries.waits == [3.0]
 
 
-async def test_retry_after_http_date_is_honoured_up_to_the_cap(api, make_client) -> None:
+async def test_retry_after_http_date_is_honoured_up_to_the_cap(api, make_client, retries) -> None:
     api.add(503, {"message": "later"}, headers={"Retry-After": "Fri, 31 Dec 2100 23:59:59 GMT"})
     api.add(200, {"bot_id": "b1"})
-    await make_client(retry_after_cap=5).get_status("b1")
-    assert api.sleeps == [5.0]
+    await make_client(backoff=Backoff(retry_after_cap=5)).get_status("b1")
+    assert retries.waits == [5.0]
 
 
-async def test_total_retry_time_is_bounded(api, make_client) -> None:
+async def test_total_retry_time_is_bounded(api, make_client, retries) -> None:
     api.add(429, {"message": "slow down"}, headers={"Retry-After": "4"}, times=10)
+    settings = Settings(api_key=None, outage_tolerance_seconds=10)
     with pytest.raises(RateLimitError) as caught:
-        await make_client(max_attempts=10, max_total_seconds=10).get_status("b1")
-    assert api.sleeps == [4.0, 4.0]  # a third wait would end past the 10 s budget
+        await make_client(settings=settings).get_status("b1")
+    assert retries.waits == [4.0, 4.0]  # a third wait would end past the 10 s budget
     assert len(api.requests) == 3
     assert caught.value.retry_after == 4.0
 
@@ -379,17 +382,18 @@ async def test_closes_only_the_http_client_it_created() -> None:
 
 
 async def test_an_outage_is_retried_within_the_tolerance_then_names_the_call(
-    api, make_client
+    api, make_client, retries
 ) -> None:
     api.add(500, {"message": "down"}, times=10_000)
+    settings = Settings(api_key=None, outage_tolerance_seconds=600)
     with pytest.raises(ServerError) as caught:
-        await make_client(max_total_seconds=600).get_recording_streams("b1")
+        await make_client(settings=settings).get_recording_streams("b1")
 
     message = str(caught.value)
     assert "GET /bots/b1/get_recording_streams kept failing for" in message
     assert "MEETSTREAM_OUTAGE_TOLERANCE_SECONDS" in message
-    assert 300 < sum(api.sleeps) <= 600  # it used the budget, and never more
-    assert max(api.sleeps) <= 60  # backoff capped, so the end of an outage is seen soon
+    assert 540 <= sum(retries.waits) <= 600  # it used the budget, and never more
+    assert max(retries.waits) <= 60  # backoff capped, so the end of an outage is seen soon
 
 
 async def test_an_outage_shorter_than_the_tolerance_is_ridden_out(api, make_client) -> None:
@@ -402,12 +406,27 @@ async def test_an_outage_shorter_than_the_tolerance_is_ridden_out(api, make_clie
     assert len(api.requests) == 41
 
 
-async def test_a_wait_polls_through_an_outage_until_its_own_deadline(api, make_client) -> None:
+async def test_an_outage_during_a_wait_is_ridden_out_by_the_clients_retries(
+    api, make_client, retries
+) -> None:
     api.add(200, {"bot_id": "b1", "status": "InMeeting"})
     api.add(500, {"message": "down"}, times=30)
     api.add(200, {"bot_id": "b1", "status": "Stopped"})
 
-    status = await make_client(max_total_seconds=5).wait_until_left("b1", timeout=3600)
+    status = await make_client().wait_until_left("b1", timeout=3600, initial_interval=5)
 
     assert status.state is BotState.STOPPED
     assert len(api.requests) == 32
+    assert api.sleeps == [5.0]  # one poll: the outage was the retry's, not the wait's
+    assert len(retries.waits) == 30
+
+
+async def test_an_outage_longer_than_the_tolerance_ends_a_wait_at_once(api, make_client) -> None:
+    api.add(200, {"bot_id": "b1", "status": "InMeeting"})
+    api.add(503, {"message": "down"}, times=10_000)
+    settings = Settings(api_key=None, outage_tolerance_seconds=60)
+
+    with pytest.raises(ServerError, match="kept failing for"):
+        await make_client(settings=settings).wait_until_left("b1", timeout=3600)
+
+    assert api.sleeps == [5.0]  # not polled again: that would be a second retry on top

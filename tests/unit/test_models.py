@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from meetstream_catalog.meetstream.bot import BotDetail, BotState, BotStatus
 from meetstream_catalog.meetstream.models import (
     AudioManifest,
-    BotDetail,
-    BotState,
-    BotStatus,
     CompositeVideo,
     MixedAudio,
     Segment,

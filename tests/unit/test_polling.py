@@ -1,11 +1,18 @@
 """The bounded wait: returns the value, backs off, treats "not ready" as not yet, gives up
-with a message that says why, and lets permanent errors through at once."""
+with a message that says why, and lets every failure through at once (transient ones were
+the client's to retry: polling them again would stack a second retry on the first)."""
 
 from __future__ import annotations
 
 import pytest
 
-from meetstream_catalog.meetstream.errors import NotFoundError, NotReadyError, WaitTimeoutError
+from meetstream_catalog.meetstream.errors import (
+    MeetStreamError,
+    NotFoundError,
+    NotReadyError,
+    ServerError,
+    WaitTimeoutError,
+)
 from meetstream_catalog.meetstream.polling import wait_until
 
 
@@ -73,17 +80,24 @@ async def test_not_ready_error_means_not_yet_and_its_state_is_reported() -> None
     assert error.what == "audio streams of bot b1"
 
 
-async def test_a_permanent_error_propagates_at_once() -> None:
+@pytest.mark.parametrize(
+    "error",
+    [
+        NotFoundError("Bot not found.", status_code=404),
+        ServerError("Service unavailable (the client's retries ran out).", status_code=503),
+    ],
+)
+async def test_a_failure_propagates_at_once(error: MeetStreamError) -> None:
     clock = Clock()
     calls = 0
 
-    async def gone() -> str:
+    async def failing() -> str:
         nonlocal calls
         calls += 1
-        raise NotFoundError("Bot not found.", status_code=404)
+        raise error
 
-    with pytest.raises(NotFoundError):
-        await wait_until(gone, timeout=600, what="x", clock=clock, sleep=clock.sleep)
+    with pytest.raises(type(error)):
+        await wait_until(failing, timeout=600, what="x", clock=clock, sleep=clock.sleep)
     assert calls == 1
     assert clock.sleeps == []
 

@@ -1,0 +1,56 @@
+"""Meeting links: which platform a link is on, and its address without what may be secret.
+
+The trap guarded here is the passcode. A Zoom link carries it in `?pwd=`, other platforms in
+other query parts, `;` parameters or user info, and whatever is stored in a run's
+parameters, a log or the catalog is readable by many. `meeting_address` keeps only the
+scheme, host, port and path (which identify the meeting), and `ADDRESS_PATTERN` is the JSON
+schema rule that refuses anything else in a form field. The platform is derived from the
+host alone (`platform_from_link`), never from the path or a query.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+SUPPORTED_HOSTS = (
+    "zoom.us (and its subdomains), meet.google.com, teams.microsoft.com, teams.live.com"
+)
+# No query, fragment, user info or `;` path parameter: where passcodes live.
+ADDRESS_PATTERN = r"^https?://[^/?#@;\s]+(/[^?#;\s]*)?$"
+
+
+class InvalidMeetingLinkError(ValueError):
+    """The meeting link is not a Zoom, Google Meet or Teams link; the message says why."""
+
+
+def meeting_address(link: str) -> str:
+    """The link without what may hold a secret: user info, `;` parameters, query, fragment."""
+    try:
+        url = httpx.URL(link.strip())
+    except httpx.InvalidURL:
+        url = httpx.URL()
+    if url.scheme not in ("http", "https") or not url.host:
+        raise InvalidMeetingLinkError(
+            f"not a meeting link: use an http(s) link on {SUPPORTED_HOSTS}"
+        )
+    path = url.path.split(";", 1)[0]
+    port = f":{url.port}" if url.port else ""
+    return f"{url.scheme}://{url.host}{port}{path}"
+
+
+def platform_from_link(link: str) -> str | None:
+    """zoom / google_meet / teams from an http(s) link's host, None when unsupported."""
+    try:
+        url = httpx.URL(link)
+    except httpx.InvalidURL:
+        return None
+    if url.scheme not in ("http", "https"):
+        return None
+    host = (url.host or "").casefold()
+    if host == "zoom.us" or host.endswith(".zoom.us"):
+        return "zoom"
+    if host == "meet.google.com":
+        return "google_meet"
+    if host in ("teams.microsoft.com", "teams.live.com"):
+        return "teams"
+    return None

@@ -1,0 +1,159 @@
+"""One meeting request, and what is derived from it once: its idempotency key, UTC times.
+
+`MeetingRequest` is the single-meeting deployment's parameter model, so the Prefect UI
+renders it as a form (field descriptions become its labels). Traps guarded here:
+
+- the passcode. A Zoom link carries it in `?pwd=`, other platforms in other query parts,
+  and Prefect stores a run's parameters in plain text (the UI's Parameters tab, the API,
+  its debug SQL log). So `meeting_link` holds only the meeting's address: its JSON schema
+  refuses a query, fragment or user part, so the UI form and the server reject a pasted
+  passcode before anything is stored. The full link travels as `full_link`, a `SecretStr`
+  that Prefect records as `**********` for runs started in-process (CLI, lists), or is
+  loaded by the worker from the Prefect Secret block named in `link_secret` (UI, API and
+  fan-out runs). Which links are accepted is `meetstream_catalog.request.links`;
+- the idempotency key: derived from the request itself, never inside a retry loop, so a
+  retried task or a re-run flow replays the same bot (507) instead of paying for a second.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from meetstream_catalog.request.links import (
+    ADDRESS_PATTERN,
+    SUPPORTED_HOSTS,
+    InvalidMeetingLinkError,
+    meeting_address,
+    platform_from_link,
+)
+
+_KEY_NAMESPACE = uuid.UUID("5b0f5d1e-8a53-4c5e-9a43-2f1d3f0c7a10")
+
+
+class MeetingRequest(BaseModel):
+    """Send a recorder into one meeting and archive everyone's audio and video."""
+
+    meeting_link: Annotated[
+        str,
+        Field(
+            title="Meeting link",
+            description="The meeting's address without its passcode, e.g. "
+            "https://zoom.us/j/123456789 or https://meet.google.com/abc-defg-hij. "
+            "If the link has a passcode (?pwd=...), save the whole link as a Secret block "
+            "and name it below instead.",
+            pattern=ADDRESS_PATTERN,
+            examples=["https://zoom.us/j/123456789"],
+        ),
+    ]
+    link_secret: str | None = Field(
+        default=None,
+        title="Secret block with the full link",
+        description="Name of a Secret block (Blocks -> Secret) whose value is the full "
+        "meeting link including its passcode. Leave empty for links without a passcode.",
+        examples=["zoom-weekly-standup-link"],
+    )
+    bot_name: str = Field(
+        default="Meeting Recorder",
+        min_length=1,
+        title="Recorder name",
+        description="The name the recorder joins with; attendees see it.",
+    )
+    join_at: dt.datetime | None = Field(
+        default=None,
+        title="Join at",
+        description="When the recorder should join, with a time zone, e.g. "
+        "2026-12-01T15:00:00+01:00. Leave empty to join now.",
+    )
+    max_meeting_minutes: int = Field(
+        default=240,
+        ge=10,
+        le=300,
+        title="Longest meeting (minutes)",
+        description="The recorder leaves after this long, even if the meeting goes on.",
+    )
+    custom_attributes: dict[str, str] = Field(
+        default_factory=dict,
+        title="Labels",
+        description="Labels stored with the meeting in the catalog, as JSON: "
+        '{"team": "sales", "customer": "acme"}.',
+        examples=[{"team": "sales", "customer": "acme"}],
+    )
+    composite_video: bool = Field(
+        default=True,
+        title="Also keep the combined video",
+        description="Besides each person's own files, archive the single combined video.",
+    )
+    request_id: str | None = Field(
+        default=None,
+        title="Request id (optional)",
+        description="Any stable text that names this request, e.g. a calendar event id. "
+        "Running the same request id again reuses its recorder instead of sending another.",
+    )
+    full_link: SkipJsonSchema[SecretStr | None] = Field(default=None, exclude=True)
+
+    @field_validator("meeting_link")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        value = value.strip()
+        if platform_from_link(value) is None:
+            raise InvalidMeetingLinkError(
+                f"not a meeting link: use an http(s) link on {SUPPORTED_HOSTS}"
+            )
+        return value
+
+    @field_validator("join_at")
+    @classmethod
+    def _utc(cls, value: dt.datetime | None) -> dt.datetime | None:
+        """A join time without a zone is read as UTC, so every worker agrees on it."""
+        return None if value is None else as_utc(value)
+
+    @classmethod
+    def from_link(cls, link: str, **fields: object) -> MeetingRequest:
+        """A request for `link` as a user pastes it: its passcode goes into `full_link`."""
+        address = meeting_address(link)
+        secret = SecretStr(link.strip()) if address != link.strip() else None
+        return cls.model_validate({**fields, "meeting_link": address, "full_link": secret})
+
+    def link(self) -> str:
+        """The link the bot is sent to: the full one, passcode included, when known."""
+        return self.full_link.get_secret_value() if self.full_link else self.meeting_link
+
+    def run_name(self) -> str:
+        """A readable flow-run name: platform, recorder name and join time (or "now")."""
+        when = self.join_at.strftime("%Y-%m-%d %H:%M UTC") if self.join_at else "now"
+        return f"{platform_from_link(self.meeting_link) or 'meeting'} · {self.bot_name} · {when}"
+
+
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """A plain, aware UTC `datetime` (naive is read as UTC).
+
+    Also turns Prefect's pendulum `DateTime` into a plain `datetime`: pendulum's
+    `DateTime + timedelta` came back without a zone (pendulum 3.3), so normalize at the edge.
+    """
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+    utc = aware.astimezone(dt.UTC)
+    return dt.datetime(
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, dt.UTC
+    )
+
+
+def idempotency_key(request: MeetingRequest, *, run_scope: str) -> str:
+    """Derive the create-bot idempotency key from the request, once.
+
+    With a request_id or a join time the key depends only on the request, so any re-run
+    of that request replays the same bot. Without either (an ad-hoc "join now"), the run
+    scope (the flow run id) keeps retries of this run on one bot while a new run of the
+    same link - the same meeting room next week - gets a new bot.
+    """
+    if request.request_id:
+        basis = f"request|{request.request_id}"
+    elif request.join_at is not None:
+        basis = f"link|{request.meeting_link}|{request.join_at.isoformat()}"
+    else:
+        basis = f"run|{request.meeting_link}|{run_scope}"
+    return str(uuid.uuid5(_KEY_NAMESPACE, basis))
