@@ -22,8 +22,8 @@ import httpx
 from s3fs import S3FileSystem
 
 from meetstream_catalog.archive import archive_file
+from meetstream_catalog.archive.files import MediaFile
 from meetstream_catalog.archive.plan import storage_key
-from meetstream_catalog.meetstream.models import MediaFile
 
 SIZE = 64 * 2**20
 CHUNK = 1 << 20

@@ -28,11 +28,11 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
+from meetstream_catalog.archive.files import ArchivedMedia
 from meetstream_catalog.catalog import dataset, write_bot
 from meetstream_catalog.catalog.join import ParticipantRow
 from meetstream_catalog.catalog.maintenance import maintain
-from meetstream_catalog.catalog.schema import BotRecord
-from meetstream_catalog.meetstream.models import ArchivedMedia
+from meetstream_catalog.catalog.records import BotRecord
 
 DAY = dt.date(2025, 3, 14)
 # prefect.yaml's `maintain-catalog-compact` runs every 5 minutes; assumed: 5,000 meetings a

@@ -60,10 +60,11 @@ def _wav(samples: int, rate: int = 8000) -> bytes:
 
 def _meeting(i: int, media_root: Path, rng: random.Random) -> dict[str, Any]:
     """One demo-like meeting's rows (pydantic models) and its tiny files on disk."""
-    from meetstream_catalog.catalog.join import ParticipantRow, normalize_name
-    from meetstream_catalog.catalog.schema import bot_record
+    from meetstream_catalog.archive.files import ArchivedMedia
+    from meetstream_catalog.catalog.join import ParticipantRow
+    from meetstream_catalog.catalog.names import normalize_name
+    from meetstream_catalog.catalog.records import bot_record
     from meetstream_catalog.catalog.speech import SpeechRow
-    from meetstream_catalog.meetstream.models import ArchivedMedia
 
     bot = str(uuid.UUID(int=rng.getrandbits(128), version=4))
     platform = PLATFORMS[i % len(PLATFORMS)]
@@ -126,14 +127,14 @@ def build(n: int, base: Path) -> tuple[str, Path]:
     from deltalake import write_deltalake
 
     from meetstream_catalog.catalog import TABLE_PROPERTIES, write_bot
-    from meetstream_catalog.catalog.maintenance import maintain
-    from meetstream_catalog.catalog.schema import (
-        PARTITION,
+    from meetstream_catalog.catalog.arrow_tables import (
         bots_table,
         media_table,
         participants_table,
         speech_table,
     )
+    from meetstream_catalog.catalog.maintenance import maintain
+    from meetstream_catalog.catalog.schema import PARTITION
 
     root, media_root = base / "catalog", base / "media"
     rng = random.Random(n)

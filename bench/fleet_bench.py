@@ -2,10 +2,11 @@
 plain-asyncio driver of the same plain functions, side by side, at N = 1, 50, 200 (1,000
 with `--large`).
 
-The plain driver runs exactly the steps `tasks.steps` wraps (`meetstream_catalog.capture` over the
-process's shared clients from `meetstream_catalog.meetstream.http.shared_http`) with `asyncio.gather`
+The plain driver runs exactly the steps `tasks/` wraps (`meetstream_catalog.capture`
+over the run's clients from `meetstream_catalog.meetstream.http.open_clients`) with
+`asyncio.gather`
 and no Prefect import. Two flow drivers: `prefect` is `capture_meetings` as shipped (one
-task run per meeting, `flows.capture.capture_in_batch`); `stages` is the earlier design
+task run per meeting, `flows.meeting.capture_in_batch`); `stages` is the earlier design
 (every stage of every meeting a task run of its own), to measure that choice. All drivers
 run in fresh child processes against the same
 simulator (its own process, 100x clock, tiny media) and, for the flow, a real
@@ -110,7 +111,7 @@ def _requests(links: list[str]) -> list[Any]:
 
 async def _plain(links: list[str]) -> list[str]:
     """The plain driver: the steps `tasks/` wraps, without Prefect. Returns outcomes."""
-    from meetstream_catalog import capture
+    from meetstream_catalog import capture, catalogue
     from meetstream_catalog.job import CaptureJob
     from meetstream_catalog.meetstream.http import Clients, open_clients
     from meetstream_catalog.request import idempotency_key
@@ -129,10 +130,10 @@ async def _plain(links: list[str]) -> list[str]:
         )
         created = await capture.create_bot(clients.api, job)
         end = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=job.leave_deadline_seconds)
-        await asyncio.to_thread(capture.catalogue_in_progress, job, created.bot_id, end)
+        await asyncio.to_thread(catalogue.catalogue_in_progress, job, created.bot_id, end)
         left = await capture.wait_until_left(clients.api, job, created.bot_id, False)
         archived = await capture.collect(clients, job, created.bot_id, left.state)
-        result = await asyncio.to_thread(capture.catalogue, job, created.bot_id, left, archived)
+        result = await asyncio.to_thread(catalogue.catalogue, job, created.bot_id, left, archived)
         return result.outcome.value
 
     async with open_clients(settings) as clients:
@@ -153,9 +154,9 @@ def _prefect(links: list[str], *, stages: bool = False) -> list[str]:
 
 
 async def _staged(job: Any, clients: Any, bot_id: str | None = None) -> Any:
-    from flows.capture import _capture
+    from flows.meeting import run_meeting
 
-    return await _capture(job, clients, bot_id=bot_id, staged=True)
+    return await run_meeting(job, clients, bot_id=bot_id, staged=True)
 
 
 def _drive(driver: str, links: list[str]) -> list[str]:

@@ -3,7 +3,8 @@ meetings in the same run (issue 12).
 
 One stack on 127.0.0.1, each part its own process: a `prefect server` (SQLite), the
 product's deployments (`prefect deploy --all`), one process worker, the webhook receiver
-(`python -m meetstream_catalog.webhooks`) and the simulator sending signed webhooks to it. The worker has a
+(`python -m meetstream_catalog.webhooks`) and the simulator sending signed webhooks to it.
+The worker has a
 receiver configured (`MEETSTREAM_WEBHOOK_URL`); the two phases differ only in the
 `mode` parameter of their `capture-meeting` runs:
 
@@ -206,8 +207,8 @@ def _stack(tmp: Path, count: int) -> Iterator[tuple[str, int]]:
     client = {**env, "PREFECT_API_URL": api_url}
     server = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
               "--port", str(api_port)]  # fmt: skip
-    simulator = [sys.executable, "-m", "meetstream_catalog.simulator", "--port", str(sim_port), "--api-key",
-                 API_KEY, "--speed", str(SPEED), "--scenario",
+    simulator = [sys.executable, "-m", "meetstream_catalog.simulator", "--port",
+                 str(sim_port), "--api-key", API_KEY, "--speed", str(SPEED), "--scenario",
                  str(_scenario(tmp / "scenario.yaml", count)), "--webhook-secret", SECRET,
                  "--speech-bytes-per-second", "200", "--video-bytes-per-second", "200",
                  "--wav-sample-rate", "400"]  # fmt: skip

@@ -1,4 +1,5 @@
-"""One meeting's capture, as plain async steps: create, wait, collect and archive, catalogue.
+"""One meeting's capture up to its files, as plain async steps: create the bot, wait until
+it left, collect both manifests and archive every file (`catalogue` then writes the rows).
 
 `tasks/` wraps each step in a Prefect task; nothing here imports Prefect, so every step
 runs and tests without a Prefect API. Each step takes the run's `CaptureJob` (built once,
@@ -6,12 +7,10 @@ at the edge) and the clients the flow opened. The traps guarded here:
 
 - the idempotency key travels with the job, derived once from the request, so a retried
   task or a re-run flow replays the same bot (507) instead of a second one;
-- a bot exists from the moment `create_bot` answers: `catalogue_in_progress` records it
-  before any wait, so a crashed run's bot is found and collected, never paid for twice;
-- Denied / NotAllowed / Error bots and "no streams available" are outcomes to catalogue,
-  not exceptions;
-- one file that fails for good does not discard the others: the bot is `partial`, with
-  the missing files named, and a later collect completes it without copying twice.
+- a bot exists from the moment `create_bot` answers: `catalogue.catalogue_in_progress`
+  records it before any wait, so a crashed run's bot is found and collected;
+- one file that fails for good does not discard the others: `Archived.missing` names it,
+  and a later collect completes the bot without copying twice.
 """
 
 from __future__ import annotations
@@ -19,25 +18,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 
 from meetstream_catalog import archive, catalog
 from meetstream_catalog.archive import plan
+from meetstream_catalog.archive.files import ArchivedMedia, MediaFile
 from meetstream_catalog.archive.storage import open_root, sweep_partial_files
-from meetstream_catalog.catalog import join, speech
-from meetstream_catalog.catalog.schema import Outcome
-from meetstream_catalog.job import BotLeft, CaptureJob, CaptureResult
+from meetstream_catalog.job import Archived, BotLeft, CaptureJob
+from meetstream_catalog.meetstream.bot import BotCreated, BotState, BotStatus
 from meetstream_catalog.meetstream.client import MeetStreamClient
 from meetstream_catalog.meetstream.http import Clients
 from meetstream_catalog.meetstream.manifests import Manifests, fetch_manifests, refetch
-from meetstream_catalog.meetstream.models import (
-    ArchivedMedia,
-    BotCreated,
-    BotState,
-    BotStatus,
-    MediaFile,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +94,7 @@ async def archive_media(
     storage_options: Mapping[str, object],
     expected: Mapping[str, str],
     concurrency: int = 4,
+    budget: float,
     on_progress: Callable[[int, int, int], None] | None = None,
 ) -> list[ArchivedMedia]:
     """Copy every planned file into storage; a dead URL re-fetches the manifest it came from.
@@ -142,6 +134,7 @@ async def archive_media(
         expected=expected,
         concurrency=concurrency,
         on_archived=archived,
+        budget=budget,
     )
 
 
@@ -176,178 +169,9 @@ async def collect(
             storage_options=options,
             expected=expected,
             concurrency=settings.archive_concurrency,
+            budget=settings.outage_tolerance_seconds,
             on_progress=on_progress,
         )
     except plan.ArchiveBatchError as exc:
         return Archived(manifests.without_urls(), exc.archived, exc.missing())
     return Archived(manifests.without_urls(), media)
-
-
-@dataclass(frozen=True)
-class Archived:
-    """What the archive step stored, and what it could not (`missing`: one line per file)."""
-
-    manifests: Manifests  # without URLs
-    media: list[ArchivedMedia]
-    missing: list[str] = field(default_factory=list)
-
-
-def outcome_for(state: BotState, archived: Archived) -> tuple[Outcome, str]:
-    """(outcome, reason) for the bots table."""
-    manifests = archived.manifests
-    if state is BotState.DENIED:
-        return Outcome.DENIED, "The host refused the bot entry."
-    if state is BotState.NOT_ALLOWED:
-        return Outcome.NOT_ALLOWED, "The bot was never admitted from the waiting room."
-    if archived.missing:
-        total = len(archived.media) + len(archived.missing)
-        shown = "; ".join(archived.missing[:3]) + ("; ..." if len(archived.missing) > 3 else "")
-        return Outcome.PARTIAL, (
-            f"{len(archived.missing)} of {total} files not archived ({shown}). "
-            "Collect the bot again to complete it; archived files are not copied twice."
-        )
-    audio_ok = manifests.audio is not None and manifests.audio.available
-    video_ok = manifests.video is not None and manifests.video.available
-    if state is BotState.ERROR:
-        return Outcome.ERROR, "The bot's session crashed; media may be partial."
-    if not audio_ok and not video_ok:
-        messages = [m.message for m in (manifests.audio, manifests.video) if m and m.message]
-        return Outcome.NO_MEDIA, " ".join(messages) or "No audio or video streams available."
-    return Outcome.CAPTURED, ""
-
-
-def catalogue(job: CaptureJob, bot_id: str, left: BotLeft, archived: Archived) -> CaptureResult:
-    """Join the manifests and commit this bot's rows (replacing any earlier ones)."""
-    manifests = archived.manifests
-    link = job.meeting_link or left.meeting_link or ""
-    bot_name = job.bot_name or left.bot_name or ""
-    platform = left.platform or job.platform
-    # The bot may list itself as a participant; it is not an attendee without media.
-    attendees = [
-        a
-        for a in manifests.attendees
-        if join.normalize_name(a.display_name or "") != join.normalize_name(bot_name)
-    ]
-    turns = speech.merge_turns(manifests.timeline)
-    participants = join.join_participants(
-        bot_id,
-        manifests.audio,
-        manifests.video,
-        archived.media,
-        platform=platform,
-        attendees=attendees,
-        talk_by_device=speech.talk_by_device(turns),
-    )
-    participants, turn_rows = speech.attribute(
-        bot_id, turns, participants, attendees, timeline_known=manifests.timeline is not None
-    )
-    outcome, reason = outcome_for(left.state, archived)
-    record = catalog.bot_record(
-        bot_id=bot_id,
-        request_id=job.key,
-        bot_name=bot_name,
-        meeting_link=link,
-        platform=platform,
-        final_status=left.state.value,
-        outcome=outcome.value,
-        reason=reason,
-        created_at=job.created_at,
-        left_at=left.left_at,
-        join_at=job.join_at,
-        audio=manifests.audio,
-        video=manifests.video,
-        media=archived.media,
-        participants=participants,
-        custom_attributes=job.custom_attributes,
-        run_id=job.run_id,
-        speaker_timeline=manifests.timeline_status,
-        speech_turns=len(turn_rows) if manifests.timeline is not None else None,
-    )
-    _write(job, record, archived.media, participants, turn_rows)
-    return _result(record, missing=len(archived.missing))
-
-
-def catalogue_in_progress(job: CaptureJob, bot_id: str, expected_end: dt.datetime) -> None:
-    """Record that the bot exists, before any wait: a crash from here on loses no bot."""
-    record = _request_record(job, bot_id, Outcome.IN_PROGRESS, expected_end_at=expected_end)
-    _write(job, record, [], [])
-
-
-def catalogue_failure(job: CaptureJob, bot_id: str, reason: str) -> bool:
-    """Catalogue a bot whose capture failed, unless it already has a better row.
-
-    An earlier finished capture's rows beat a failure row with no media, so they are kept;
-    an `in_progress` (or earlier `failed`) row is replaced. Returns whether it wrote.
-    """
-    known = catalog.read_table(
-        "bots",
-        job.catalog_root,
-        filters=[("bot_id", "==", bot_id)],
-        columns=["outcome"],
-        storage_options=job.settings.storage_options(),
-    )
-    if any(o not in (Outcome.IN_PROGRESS, Outcome.FAILED) for o in known["outcome"]):
-        return False
-    record = _request_record(job, bot_id, Outcome.FAILED, reason=reason)
-    _write(job, record, [], [])
-    return True
-
-
-def _request_record(
-    job: CaptureJob,
-    bot_id: str,
-    outcome: Outcome,
-    *,
-    reason: str | None = None,
-    expected_end_at: dt.datetime | None = None,
-) -> catalog.BotRecord:
-    """A `bots` row from what the job says (no manifests): in progress, or failed."""
-    return catalog.bot_record(
-        bot_id=bot_id,
-        request_id=job.key,
-        bot_name=job.bot_name,
-        meeting_link=job.meeting_link,
-        platform=job.platform,
-        final_status=None if outcome is Outcome.IN_PROGRESS else BotState.UNKNOWN.value,
-        outcome=outcome.value,
-        reason=reason,
-        created_at=job.created_at,
-        join_at=job.join_at,
-        custom_attributes=job.custom_attributes,
-        run_id=job.run_id,
-        expected_end_at=expected_end_at,
-    )
-
-
-def _write(
-    job: CaptureJob,
-    record: catalog.BotRecord,
-    media: Sequence[ArchivedMedia],
-    participants: Sequence[join.ParticipantRow],
-    turns: Sequence[speech.SpeechRow] | None = None,
-) -> None:
-    catalog.write_bot(
-        job.catalog_root,
-        bot=record,
-        media=media,
-        participants=participants,
-        speech=turns,
-        storage_options=job.settings.storage_options(),
-    )
-
-
-def _result(record: catalog.BotRecord, *, missing: int = 0) -> CaptureResult:
-    return CaptureResult(
-        meeting=record.meeting_link_redacted or "",
-        bot_id=record.bot_id,
-        outcome=Outcome(record.outcome or Outcome.FAILED),
-        reason=record.reason or "",
-        platform=record.platform,
-        final_status=record.final_status,
-        audio_participants=record.audio_participants,
-        webcam_streams=record.webcam_streams,
-        screenshare_streams=record.screenshare_streams,
-        media_files=record.media_files,
-        media_bytes=record.media_bytes,
-        missing_files=missing,
-    )

@@ -17,8 +17,10 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from meetstream_catalog.archive.files import ArchivedMedia
 from meetstream_catalog.catalog.schema import Outcome
-from meetstream_catalog.meetstream.models import BotState
+from meetstream_catalog.meetstream.bot import BotState
+from meetstream_catalog.meetstream.manifests import Manifests
 from meetstream_catalog.request import MeetingRequest, platform_from_link
 from meetstream_catalog.settings import Settings
 
@@ -114,6 +116,15 @@ class BotLeft:
     meeting_link: str | None
     bot_name: str | None
     left_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Archived:
+    """What the archive step stored, and what it could not (`missing`: one line per file)."""
+
+    manifests: Manifests  # without URLs
+    media: list[ArchivedMedia]
+    missing: list[str] = field(default_factory=list)
 
 
 class CaptureResult(BaseModel):

@@ -2,14 +2,14 @@
 
 With `MEETSTREAM_DELETE_AFTER_ARCHIVE` on, a captured bot's recordings are deleted at
 MeetStream (`DELETE /bots/{id}/delete`) and the deletion is recorded in its `bots` row
-(`deleted_at`, `deleted_objects`). Plain Python: `tasks.steps.delete_at_source` wraps it.
+(`deleted_at`, `deleted_objects`). Plain Python: `tasks.media.delete_at_source` wraps it.
 
 The trap guarded against is an irreversible delete of data we do not hold. So the decision
 reads only what is committed, never what a step believes it did:
 - the bot's committed `bots` row must say `captured` (never `partial`, `failed`, `error`,
   ...) and its `media_files` must equal its committed `media` rows;
-- every file the manifests list (`meetstream_catalog.archive.plan.plan_media`: per-participant segments,
-  mixed audio, composite video) must have a committed `media` row;
+- every file the manifests list (`meetstream_catalog.archive.plan.plan_media`: per-participant
+  segments, mixed audio, composite video) must have a committed `media` row;
 - every such row's object is re-read from storage: its size and sha256 must equal the row's.
 Anything else (a missing file, a mismatch, an unreadable object, a row stored under another
 root) keeps the data at MeetStream, with the reason, and makes no API call at all.
@@ -31,7 +31,8 @@ import pyarrow.dataset as ds
 from meetstream_catalog import catalog
 from meetstream_catalog.archive import plan
 from meetstream_catalog.archive.storage import StorageRoot, open_root
-from meetstream_catalog.catalog.schema import BotRecord, Outcome
+from meetstream_catalog.catalog.records import BotRecord
+from meetstream_catalog.catalog.schema import Outcome
 from meetstream_catalog.meetstream.client import MeetStreamClient
 from meetstream_catalog.meetstream.models import (
     AudioManifest,

@@ -14,11 +14,11 @@ import time
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from meetstream_catalog import capture
+from meetstream_catalog import capture, catalogue
 from meetstream_catalog.job import BotLeft, CaptureJob
+from meetstream_catalog.meetstream.bot import BotStatus
 from meetstream_catalog.meetstream.errors import MeetStreamError
 from meetstream_catalog.meetstream.http import Clients
-from meetstream_catalog.meetstream.models import BotStatus
 from meetstream_catalog.redaction import redact
 from tasks.progress import duration, progress
 
@@ -38,7 +38,7 @@ async def create_bot(job: CaptureJob, clients: Clients) -> str:
     )
     expected_end = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=job.leave_deadline_seconds)
     try:
-        await asyncio.to_thread(capture.catalogue_in_progress, job, created.bot_id, expected_end)
+        await asyncio.to_thread(catalogue.catalogue_in_progress, job, created.bot_id, expected_end)
     except Exception as exc:  # noqa: BLE001 - the bot exists: losing its id is worse
         get_run_logger().warning(
             "Bot %s: could not record it as in progress (%s); the capture goes on",

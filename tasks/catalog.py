@@ -12,9 +12,8 @@ import asyncio
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from meetstream_catalog import capture
-from meetstream_catalog.capture import Archived
-from meetstream_catalog.job import BotLeft, CaptureJob, CaptureResult
+from meetstream_catalog import catalogue
+from meetstream_catalog.job import Archived, BotLeft, CaptureJob, CaptureResult
 from tasks.progress import progress
 
 
@@ -23,7 +22,7 @@ async def write_catalog(
     job: CaptureJob, bot_id: str, left: BotLeft, archived: Archived
 ) -> CaptureResult:
     """Join the two manifests by participant and commit the bot's rows."""
-    result = await asyncio.to_thread(capture.catalogue, job, bot_id, left, archived)
+    result = await asyncio.to_thread(catalogue.catalogue, job, bot_id, left, archived)
     progress(
         "Bot %s catalogued: %s, %s files, %s participants with audio%s",
         bot_id,
@@ -39,4 +38,4 @@ async def write_catalog(
 @task(name="record-failure", cache_policy=NO_CACHE)
 async def record_failure(job: CaptureJob, bot_id: str, reason: str) -> bool:
     """Catalogue a failed capture, unless the bot already has a better row."""
-    return await asyncio.to_thread(capture.catalogue_failure, job, bot_id, reason)
+    return await asyncio.to_thread(catalogue.catalogue_failure, job, bot_id, reason)

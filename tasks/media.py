@@ -12,10 +12,9 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from meetstream_catalog import capture, retention
-from meetstream_catalog.capture import Archived
-from meetstream_catalog.job import CaptureJob
+from meetstream_catalog.job import Archived, CaptureJob
+from meetstream_catalog.meetstream.bot import BotState
 from meetstream_catalog.meetstream.http import Clients
-from meetstream_catalog.meetstream.models import BotState
 from meetstream_catalog.redaction import redact
 from tasks.progress import ArchiveProgress, progress
 

@@ -16,7 +16,7 @@ from prefect import get_run_logger
 
 PROGRESS = logging.getLogger("meetstream.progress")
 
-# Set for the meetings of a many-meeting run (`flows.capture.capture_in_batch`): their
+# Set for the meetings of a many-meeting run (`flows.meeting.capture_in_batch`): their
 # intermediate facts (each status change, archive progress) stay out of the run log, whose
 # every line the API server records: 1,000 meetings x ~5 such lines. Milestones (bot
 # created, left, archived, catalogued) are always logged; the terminal view gets all.

@@ -7,8 +7,8 @@ Each function answers for one bot at its current meeting time with ``(status, bo
 that never got in).
 
 Trap guarded against: 202 is "not ready", never a partial manifest; and a manifest is
-only ever built from the same :class:`~meetstream_catalog.simulator.meeting.MediaPlan` that serves the bytes,
-so every URL in it resolves to a file of the advertised duration.
+only ever built from the same :class:`~meetstream_catalog.simulator.meeting.MediaPlan` that serves
+the bytes, so every URL in it resolves to a file of the advertised duration.
 """
 
 from __future__ import annotations

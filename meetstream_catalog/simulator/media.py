@@ -1,6 +1,7 @@
 """Which files a bot's recording yields, and the presigned URLs that serve them.
 
-Maps a bot's :class:`~meetstream_catalog.simulator.meeting.MediaPlan` to concrete files (per-participant
+Maps a bot's :class:`~meetstream_catalog.simulator.meeting.MediaPlan` to concrete files
+(per-participant
 Opus WebM, per-segment VP8 WebM, mixed ``audio.wav``, composite ``video.webm``) and signs
 ``/media/...`` URLs the way S3 presigned URLs look (``X-Amz-Date``, ``X-Amz-Expires``,
 ``X-Amz-Signature`` = HMAC-SHA256 over path, date and lifetime with a server secret).

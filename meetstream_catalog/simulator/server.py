@@ -1,4 +1,5 @@
-"""Command line and server wiring: ``python -m meetstream_catalog.simulator`` and :func:`serve_in_thread`.
+"""Command line and server wiring: ``python -m meetstream_catalog.simulator`` and
+:func:`serve_in_thread`.
 
 :func:`add_arguments` / :func:`run` are reused by ``meetstream-catalog simulator``;
 :func:`serve_in_thread` runs uvicorn on a free loopback port for tests and the demo.

@@ -1,6 +1,7 @@
 """Signed webhook delivery of lifecycle and processing events to a bot's ``callback_url``.
 
-Events are due when the meeting clock passes them (see :mod:`meetstream_catalog.simulator.meeting`); each
+Events are due when the meeting clock passes them (see
+:mod:`meetstream_catalog.simulator.meeting`); each
 call to :meth:`WebhookDispatcher.pump` queues the newly due ones and a per-bot background
 task POSTs them one by one, so a bot's events arrive in the documented order and
 ``bot.done`` is always last.

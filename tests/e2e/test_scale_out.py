@@ -136,9 +136,10 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             server = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
                       "--port", str(api_port)]  # fmt: skip
             procs.start("server", server, server_env, tmp / "server.log")
-            simulator = [sys.executable, "-m", "meetstream_catalog.simulator", "--port", str(sim_port),
-                         "--api-key", API_KEY, "--speed", "60", "--scenario",
-                         str(_scenario(tmp / "scenario.yaml")), "--speech-bytes-per-second",
+            simulator = [sys.executable, "-m", "meetstream_catalog.simulator",
+                         "--port", str(sim_port), "--api-key", API_KEY, "--speed", "60",
+                         "--scenario", str(_scenario(tmp / "scenario.yaml")),
+                         "--speech-bytes-per-second",
                          "200", "--video-bytes-per-second", "200",
                          "--wav-sample-rate", "400"]  # fmt: skip
             procs.start("simulator", simulator, env, tmp / "simulator.log")

@@ -17,7 +17,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from flows.capture import CaptureFailedError, capture_meeting, capture_meetings, collect_bot
+from flows.capture import CaptureFailedError, capture_meeting, capture_meetings
+from flows.collect import collect_bot
 from meetstream_catalog import catalog
 from meetstream_catalog.cli.demo import DEMO_SCENARIO
 from meetstream_catalog.request import MeetingRequest

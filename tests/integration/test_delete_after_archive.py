@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from flows.capture import capture_meeting, collect_bot
+from flows.capture import capture_meeting
+from flows.collect import collect_bot
 from meetstream_catalog import catalog
 from meetstream_catalog.catalog.schema import Outcome
 from meetstream_catalog.request import MeetingRequest

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from meetstream_catalog.meetstream.bot import BotState
 from meetstream_catalog.meetstream.manifests import fetch_manifests
-from meetstream_catalog.meetstream.models import BotState
 
 PICTURE = "https://cdn.example.test/p.png?X-Amz-Signature=deadbeef"
 SEGMENT_URL = "https://bucket.s3.amazonaws.com/b1/a.wav?X-Amz-Signature=deadbeef"
@@ -89,9 +89,9 @@ async def test_a_missing_attendee_list_means_no_attendees_not_a_failure(
 def test_the_bot_itself_is_not_catalogued_as_an_attendee(tmp_path: Any) -> None:
     import datetime as dt
 
-    from meetstream_catalog.capture import Archived, catalogue
     from meetstream_catalog.catalog import read_table
-    from meetstream_catalog.job import BotLeft, CaptureJob
+    from meetstream_catalog.catalogue import catalogue
+    from meetstream_catalog.job import Archived, BotLeft, CaptureJob
     from meetstream_catalog.meetstream.manifests import Manifests
     from meetstream_catalog.meetstream.models import AudioManifest, MeetingParticipant
     from meetstream_catalog.request import MeetingRequest

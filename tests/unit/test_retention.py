@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from meetstream_catalog import catalog
+from meetstream_catalog.archive.files import ArchivedMedia
 from meetstream_catalog.meetstream.errors import MeetStreamError
-from meetstream_catalog.meetstream.models import ArchivedMedia
 from meetstream_catalog.retention import delete_if_archived, record_deletion, verify_archive
 from tests.unit.conftest import FakeAPI
 

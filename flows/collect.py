@@ -1,0 +1,111 @@
+"""Collect flows: a bot that already exists, and every pending bot whose meeting is over.
+
+Wiring only, like `flows.capture`: no bot is ever created here. A bot's request comes from
+its `in_progress` row in the catalog (written the moment it was created), or, for a bot
+created elsewhere, from its detail once it has left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+import tasks
+from flows.meeting import (
+    capture_in_batch,
+    preflight_once,
+    raise_if_failed,
+    run_meeting,
+    write_artifacts,
+)
+from meetstream_catalog.catalog import pending
+from meetstream_catalog.catalog.schema import Outcome
+from meetstream_catalog.job import CaptureJob, CaptureResult, leave_deadline_seconds
+from meetstream_catalog.meetstream.http import open_clients
+from meetstream_catalog.settings import Settings, resolve_root
+
+
+def _collect_run_name() -> str:
+    return f"collect · bot {flow_run.get_parameters().get('bot_id', '?')}"
+
+
+@flow(name="collect-bot", flow_run_name=_collect_run_name)
+async def collect_bot(bot_id: str) -> CaptureResult:
+    """Archive and catalogue a bot that already exists (created elsewhere, or by a capture
+    that was interrupted) without creating one."""
+    run = await tasks.load_settings()
+    root, options = _catalog(run.settings)
+    done = await asyncio.to_thread(pending.finished, bot_id, root, options)
+    if done is not None:  # a duplicate trigger, or a collect of a finished bot
+        get_run_logger().info("Bot %s is already catalogued (%s): nothing to do", bot_id, done)
+        return CaptureResult(meeting="", bot_id=bot_id, outcome=Outcome(done))
+    waiting = await asyncio.to_thread(pending.in_progress, root, options)
+    known = {p.bot_id: p for p in waiting}.get(bot_id)
+    await preflight_once(run, None)
+    # What the request said comes from the catalog's in-progress row, or (a bot created
+    # elsewhere) from the bot's detail once it has left.
+    job = _bot_job(known, run.settings)
+    async with open_clients(run.settings) as clients:
+        result = await run_meeting(job, clients, bot_id=bot_id)
+    await write_artifacts([result], job.catalog_root, run.settings, key="bot-collection")
+    return raise_if_failed(result)
+
+
+@flow(name="collect-pending")
+async def collect_pending(concurrency: int = 50) -> list[CaptureResult]:
+    """Collect every bot recorded `in_progress` whose meeting should be over: the bots of
+    runs that crashed or were interrupted (and of webhooks that never came)."""
+    run = await tasks.load_settings()
+    waiting = await asyncio.to_thread(pending.in_progress, *_catalog(run.settings))
+    now = dt.datetime.now(dt.UTC)
+    overdue = [p for p in waiting if p.overdue(now)]
+    others = [p.bot_id for p in waiting if not p.overdue(now)]
+    if not waiting:
+        get_run_logger().info("0 in-progress bot(s): nothing to collect")
+        return []
+    await preflight_once(run, None)
+    async with open_clients(run.settings) as clients:
+        # A lost webhook is never resent: ask MeetStream (one status call per bot) whether
+        # the others have left, so they are collected now rather than at their expected end.
+        left = set(await tasks.bots_that_left(clients, others)) if others else set()
+        due = overdue + [p for p in waiting if p.bot_id in left]
+        get_run_logger().info(
+            "%d in-progress bot(s): %d past their expected end, %d left their meeting",
+            len(waiting),
+            len(overdue),
+            len(left),
+        )
+        if not due:
+            return []
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(bot: pending.PendingBot) -> CaptureResult:
+            async with gate:
+                return await capture_in_batch(_bot_job(bot, run.settings), clients, bot.bot_id)
+
+        results = list(await asyncio.gather(*(one(p) for p in due)))
+    root = resolve_root(run.settings.catalog_root)
+    await write_artifacts(results, root, run.settings, key="pending-collection")
+    return results
+
+
+def _catalog(settings: Settings) -> tuple[str, dict[str, object]]:
+    return resolve_root(settings.catalog_root), settings.storage_options()
+
+
+def _bot_job(known: pending.PendingBot | None, settings: Settings) -> CaptureJob:
+    """The job for a bot that exists: what its in-progress row says, if it has one."""
+    return CaptureJob(
+        key=known.key if known else "",
+        meeting_link=known.meeting_link if known else "",
+        bot_name=known.bot_name if known else "",
+        media_root=resolve_root(settings.media_root),
+        catalog_root=resolve_root(settings.catalog_root),
+        settings=settings,
+        leave_deadline_seconds=leave_deadline_seconds(None),
+        custom_attributes=known.custom_attributes if known else {},
+        run_id=str(flow_run.get_id()),
+    )

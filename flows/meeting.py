@@ -1,0 +1,156 @@
+"""One meeting's steps wired as Prefect tasks, shared by the capture and collect flows.
+
+`run_meeting` runs create (unless the bot exists), wait, archive, catalogue and the optional
+delete at MeetStream, and turns any failure of the meeting into a catalogued `failed`
+outcome, so one meeting's failure never stops the others. In a many-meeting run each
+meeting is one task run (`capture_in_batch`); a one-meeting run shows each step as a task
+run of its own. Also here: the one preflight per run, and the run's artifacts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import ParamSpec, TypeVar
+
+from prefect import Task, get_run_logger, task
+from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+import tasks
+from meetstream_catalog.catalog import report
+from meetstream_catalog.catalog.schema import Outcome
+from meetstream_catalog.job import CaptureJob, CaptureResult
+from meetstream_catalog.meetstream.http import Clients
+from meetstream_catalog.redaction import redact
+from meetstream_catalog.request import MeetingRequest
+from meetstream_catalog.request.preflight import PreflightError, preflight
+from meetstream_catalog.settings import Settings, resolve_root
+from tasks.settings import RunSettings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class CaptureFailedError(RuntimeError):
+    """The meeting could not be captured; the message says why and what to do."""
+
+
+async def preflight_once(run: RunSettings, request: MeetingRequest | None) -> None:
+    """Refuse, before any bot is created, a capture that could not finish (once: not again
+    when the CLI already checked)."""
+    if run.checked:
+        return
+    settings = run.settings
+    try:
+        await preflight(
+            settings,
+            media_root=resolve_root(settings.media_root),
+            catalog_root=resolve_root(settings.catalog_root),
+            request=request,
+        )
+    except PreflightError as exc:
+        raise CaptureFailedError(str(exc)) from None
+
+
+@task(name="capture", task_run_name="capture {job.meeting_link}", cache_policy=NO_CACHE)
+async def capture_in_batch(
+    job: CaptureJob, clients: Clients, bot_id: str | None = None
+) -> CaptureResult:
+    """One meeting of a many-meeting run as ONE task run, its steps logged inside it.
+
+    A task run costs ~3 ms in the flow process and ~20 ms in the API server to record
+    (PREFECT-NOTES); four per meeting made Prefect's cost per meeting of a batch several
+    times the 50 ms goal (docs/benchmarks.md, "Fleet"). A batch's UI still lists one task
+    run per meeting, named by its link, with its state and the log of every stage.
+    """
+    token = tasks.IN_BATCH.set(True)
+    try:
+        return await run_meeting(job, clients, bot_id=bot_id, staged=False)
+    finally:
+        tasks.IN_BATCH.reset(token)
+
+
+async def run_meeting(
+    job: CaptureJob, clients: Clients, *, bot_id: str | None = None, staged: bool = True
+) -> CaptureResult:
+    """Run one meeting's steps; never raises: a failure becomes outcome 'failed'.
+
+    `staged`: each step is a task run of its own (a one-meeting run's graph shows its
+    stages); otherwise each step runs inside the caller's task run (`.fn`).
+    """
+    create_bot = _step(tasks.create_bot, staged)
+    wait_until_left = _step(tasks.wait_until_left, staged)
+    archive_media = _step(tasks.archive_media, staged)
+    write_catalog = _step(tasks.write_catalog, staged)
+    delete_at_source = _step(tasks.delete_at_source, staged)
+    try:
+        created = bot_id is None
+        if bot_id is None:
+            bot_id = await create_bot(job, clients)
+        if job.callback_url is not None:  # webhook mode: the receiver takes it from here
+            return CaptureResult(
+                meeting=job.meeting_link, bot_id=bot_id, outcome=Outcome.IN_PROGRESS
+            )
+        left = await wait_until_left(job, clients, bot_id, existing=not created)
+        archived = await archive_media(job, clients, bot_id, left.state)
+        result = await write_catalog(job, bot_id, left, archived)
+        if job.settings.delete_after_archive and result.outcome is Outcome.CAPTURED:
+            await delete_at_source(job, clients, bot_id, archived)  # never raises
+        return result
+    except Exception as exc:  # noqa: BLE001 - one meeting's failure must not stop others
+        reason = f"{type(exc).__name__}: {redact(str(exc))}"
+        if bot_id is not None:
+            reason += f"; resume with: meetstream-catalog collect {bot_id}"
+        link = job.meeting_link
+        get_run_logger().error("Capture of %s (bot %s) failed: %s", link, bot_id or "-", reason)
+        if bot_id is not None:
+            await _record_failure(job, bot_id, reason, staged=staged)
+        return CaptureResult(meeting=link, bot_id=bot_id, outcome=Outcome.FAILED, reason=reason)
+
+
+def _step(step: Task[P, R], staged: bool) -> Callable[P, R]:
+    """The step as a task run of its own, or as a plain call inside the current run."""
+    return step if staged else step.fn
+
+
+async def _record_failure(job: CaptureJob, bot_id: str, reason: str, *, staged: bool) -> None:
+    try:
+        await _step(tasks.record_failure, staged)(job, bot_id, reason)
+    except Exception as exc:  # noqa: BLE001 - the run already failed; say so, keep going
+        get_run_logger().error("Could not catalogue the failure of bot %s: %s", bot_id, exc)
+
+
+def raise_if_failed(result: CaptureResult) -> CaptureResult:
+    if result.outcome is Outcome.FAILED:
+        raise CaptureFailedError(result.reason)
+    return result
+
+
+async def write_artifacts(
+    results: Sequence[CaptureResult], catalog_root: str, settings: Settings, *, key: str
+) -> None:
+    """A table of this run's meetings and a markdown summary of what it added to the catalog."""
+    rows = [r.model_dump(mode="json") for r in results]
+    failed = sum(r.outcome is Outcome.FAILED for r in results)
+    await acreate_table_artifact(
+        table=[{k: ("" if v is None else v) for k, v in row.items()} for row in rows],
+        key=key,
+        description=f"{len(results)} meeting(s), {failed} failed. No URLs or keys are shown.",
+    )
+    try:
+        bots, people = await asyncio.to_thread(
+            report.catalog_rows,
+            catalog_root,
+            [r.bot_id for r in results if r.bot_id],
+            settings.storage_options(),
+        )
+        markdown = report.catalog_delta_markdown(rows, bots=bots, participants=people)
+    except Exception as exc:  # noqa: BLE001 - a summary must never fail a finished capture
+        get_run_logger().warning("Could not summarize the catalog delta: %s", redact(str(exc)))
+        return
+    await acreate_markdown_artifact(
+        key="catalog-delta",
+        markdown=markdown,
+        description="What this run added to the catalog, and what went wrong.",
+    )
