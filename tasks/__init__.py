@@ -2,7 +2,8 @@
 
 Each task takes the run's `CaptureJob` and the run's `Clients` (both built once, by the
 flow), calls one plain function of the package and returns typed data without presigned
-URLs. Only this folder and `flows/` import Prefect.
+URLs. Prefect is imported here and in `flows/` (and, at the edges, by the CLI, which runs
+flows, and the webhook receiver, which emits events).
 """
 
 from tasks.bot import bots_that_left, create_bot, wait_until_left

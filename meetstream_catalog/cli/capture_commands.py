@@ -125,7 +125,13 @@ def capture(args: argparse.Namespace) -> int:
             custom_attributes=dict(args.attribute),
         )
     except ValidationError as exc:
-        return error("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        # pydantic prefixes a validator's own message with "Value error, ": not for people.
+        return error(
+            "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+                for e in exc.errors()
+            )
+        )
     except ValueError as exc:
         return error(str(exc))
 

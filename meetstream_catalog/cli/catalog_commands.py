@@ -17,9 +17,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     """Register the `query`, `tables` and `catalog` subcommands."""
     query = sub.add_parser(
         "query",
-        help="Run SQL over the catalog (views bots, media, participants).",
-        description="Run one SQL statement with DuckDB over the catalog tables bots, media "
-        "and participants. Needs the 'query' extra: pip install 'meetstream-catalog[query]'.",
+        help="Run SQL over the catalog (a view per table: bots, media, participants, ...).",
+        description="Run one SQL statement with DuckDB over the catalog, one view per table "
+        "(`meetstream-catalog tables` lists them). Needs the 'query' extra: "
+        "pip install 'meetstream-catalog[query]'.",
     )
     query.add_argument("sql", help='e.g. "select match, count(*) from participants group by 1"')
     catalog_root_argument(query)
