@@ -24,6 +24,7 @@ from s3fs import S3FileSystem
 from meetstream_catalog.archive import archive_file
 from meetstream_catalog.archive.files import MediaFile
 from meetstream_catalog.archive.plan import storage_key
+from meetstream_catalog.roots import Root
 
 SIZE = 64 * 2**20
 CHUNK = 1 << 20
@@ -88,7 +89,7 @@ async def _bench(endpoint: str) -> None:
                 async def run() -> object:
                     fresh = item.model_copy(update={"key": f"{next(counter)}/{item.key}"})
                     return await archive_file(fresh, fetch_url=fetch_url, http=http,
-                                              media_root=root, storage_options=options)  # fmt: skip
+                                              media_root=Root(root, options))  # fmt: skip
 
                 return run
 

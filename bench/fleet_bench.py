@@ -115,7 +115,7 @@ async def _plain(links: list[str]) -> list[str]:
     from meetstream_catalog.job import CaptureJob
     from meetstream_catalog.meetstream.http import Clients, open_clients
     from meetstream_catalog.request import idempotency_key
-    from meetstream_catalog.settings import Settings, resolve_root
+    from meetstream_catalog.settings import Settings
 
     settings = Settings()
     scope = f"plain-{os.getpid()}-{time.time_ns()}"  # like a flow run id: a new bot per call
@@ -125,8 +125,8 @@ async def _plain(links: list[str]) -> list[str]:
             request,
             key=idempotency_key(request, run_scope=scope),
             settings=settings,
-            media_root=resolve_root(settings.media_root),
-            catalog_root=resolve_root(settings.catalog_root),
+            media_root=settings.media(),
+            catalog_root=settings.catalog(),
         )
         created = await capture.create_bot(clients.api, job)
         end = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=job.leave_deadline_seconds)

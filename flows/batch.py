@@ -25,6 +25,7 @@ from prefect.runtime import flow_run
 import tasks
 from flows.capture import capture_meetings
 from meetstream_catalog.request import MeetingRequest, as_utc, idempotency_key, meeting_list
+from meetstream_catalog.roots import Root
 
 SINGLE_MEETING_DEPLOYMENT = "capture-meeting/capture-meeting"
 MEETINGS_DEPLOYMENT = "capture-meetings/capture-meetings"
@@ -57,7 +58,9 @@ async def capture_scheduled(
             f"deployment's meetings_url parameter). {meeting_list.COLUMNS_HELP}"
         )
     requests = await asyncio.to_thread(
-        meeting_list.read_meeting_list, url, storage_options=settings.storage_options()
+        meeting_list.read_meeting_list,
+        url,
+        storage_options=Root.at(url, s3_endpoint_url=settings.s3_endpoint_url).options,
     )
     start = as_utc(now or flow_run.get_scheduled_start_time() or dt.datetime.now(dt.UTC))
     due = meeting_list.due(requests, now=start, window=dt.timedelta(minutes=window_minutes))

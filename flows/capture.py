@@ -31,7 +31,7 @@ from meetstream_catalog.catalog import pending
 from meetstream_catalog.job import CaptureJob, CaptureMode, CaptureResult
 from meetstream_catalog.meetstream.http import Clients, open_clients
 from meetstream_catalog.request import MeetingRequest, idempotency_key
-from meetstream_catalog.settings import Settings, resolve_root
+from meetstream_catalog.settings import Settings
 
 __all__ = ["CaptureFailedError", "capture_meeting", "capture_meetings"]
 
@@ -74,7 +74,7 @@ async def capture_meeting(
     job = _request_job(full, run.settings, key=key, callback_url=callback)
     async with open_clients(run.settings) as clients:
         result = await run_meeting(job, clients, bot_id=active.bot_id if active else None)
-    await write_artifacts([result], job.catalog_root, run.settings, key="meeting-capture")
+    await write_artifacts([result], job.catalog_root, key="meeting-capture")
     return raise_if_failed(result)
 
 
@@ -98,7 +98,7 @@ async def capture_meetings(
 
     async with open_clients(run.settings) as clients:
         results = list(await asyncio.gather(*(one(j, clients) for j in jobs)))
-    await write_artifacts(results, jobs[0].catalog_root, run.settings, key="capture-summary")
+    await write_artifacts(results, jobs[0].catalog_root, key="capture-summary")
     return results
 
 
@@ -127,8 +127,8 @@ def _request_job(
         request,
         key=key or idempotency_key(request, run_scope=run_id),
         settings=settings,
-        media_root=resolve_root(settings.media_root),
-        catalog_root=resolve_root(settings.catalog_root),
+        media_root=settings.media(),
+        catalog_root=settings.catalog(),
         run_id=run_id,
         callback_url=callback_url,
     )
@@ -136,8 +136,7 @@ def _request_job(
 
 async def _bot_in_progress(settings: Settings, link: str) -> pending.PendingBot | None:
     """The bot an earlier run left recording this meeting, if it is inside its deadline."""
-    root, options = resolve_root(settings.catalog_root), settings.storage_options()
-    active = await asyncio.to_thread(pending.active_for, link, root, options)
+    active = await asyncio.to_thread(pending.active_for, link, settings.catalog())
     if active is None:
         return None
     until = f"{active.expected_end_at:%H:%M} UTC" if active.expected_end_at else "unknown"

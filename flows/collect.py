@@ -25,7 +25,7 @@ from meetstream_catalog.catalog import pending
 from meetstream_catalog.catalog.schema import Outcome
 from meetstream_catalog.job import CaptureJob, CaptureResult, leave_deadline_seconds
 from meetstream_catalog.meetstream.http import open_clients
-from meetstream_catalog.settings import Settings, resolve_root
+from meetstream_catalog.settings import Settings
 
 
 def _collect_run_name() -> str:
@@ -37,12 +37,12 @@ async def collect_bot(bot_id: str) -> CaptureResult:
     """Archive and catalogue a bot that already exists (created elsewhere, or by a capture
     that was interrupted) without creating one."""
     run = await tasks.load_settings()
-    root, options = _catalog(run.settings)
-    done = await asyncio.to_thread(pending.finished, bot_id, root, options)
+    root = run.settings.catalog()
+    done = await asyncio.to_thread(pending.finished, bot_id, root)
     if done is not None:  # a duplicate trigger, or a collect of a finished bot
         get_run_logger().info("Bot %s is already catalogued (%s): nothing to do", bot_id, done)
         return CaptureResult(meeting="", bot_id=bot_id, outcome=Outcome(done))
-    waiting = await asyncio.to_thread(pending.in_progress, root, options)
+    waiting = await asyncio.to_thread(pending.in_progress, root)
     known = {p.bot_id: p for p in waiting}.get(bot_id)
     await preflight_once(run, None)
     # What the request said comes from the catalog's in-progress row, or (a bot created
@@ -50,7 +50,7 @@ async def collect_bot(bot_id: str) -> CaptureResult:
     job = _bot_job(known, run.settings)
     async with open_clients(run.settings) as clients:
         result = await run_meeting(job, clients, bot_id=bot_id)
-    await write_artifacts([result], job.catalog_root, run.settings, key="bot-collection")
+    await write_artifacts([result], job.catalog_root, key="bot-collection")
     return raise_if_failed(result)
 
 
@@ -59,7 +59,8 @@ async def collect_pending(concurrency: int = 50) -> list[CaptureResult]:
     """Collect every bot recorded `in_progress` whose meeting should be over: the bots of
     runs that crashed or were interrupted (and of webhooks that never came)."""
     run = await tasks.load_settings()
-    waiting = await asyncio.to_thread(pending.in_progress, *_catalog(run.settings))
+    root = run.settings.catalog()
+    waiting = await asyncio.to_thread(pending.in_progress, root)
     now = dt.datetime.now(dt.UTC)
     overdue = [p for p in waiting if p.overdue(now)]
     others = [p.bot_id for p in waiting if not p.overdue(now)]
@@ -87,13 +88,8 @@ async def collect_pending(concurrency: int = 50) -> list[CaptureResult]:
                 return await capture_in_batch(_bot_job(bot, run.settings), clients, bot.bot_id)
 
         results = list(await asyncio.gather(*(one(p) for p in due)))
-    root = resolve_root(run.settings.catalog_root)
-    await write_artifacts(results, root, run.settings, key="pending-collection")
+    await write_artifacts(results, root, key="pending-collection")
     return results
-
-
-def _catalog(settings: Settings) -> tuple[str, dict[str, object]]:
-    return resolve_root(settings.catalog_root), settings.storage_options()
 
 
 def _bot_job(known: pending.PendingBot | None, settings: Settings) -> CaptureJob:
@@ -102,8 +98,8 @@ def _bot_job(known: pending.PendingBot | None, settings: Settings) -> CaptureJob
         key=known.key if known else "",
         meeting_link=known.meeting_link if known else "",
         bot_name=known.bot_name if known else "",
-        media_root=resolve_root(settings.media_root),
-        catalog_root=resolve_root(settings.catalog_root),
+        media_root=settings.media(),
+        catalog_root=settings.catalog(),
         settings=settings,
         leave_deadline_seconds=leave_deadline_seconds(None),
         custom_attributes=known.custom_attributes if known else {},

@@ -18,20 +18,20 @@ from prefect.artifacts import acreate_table_artifact
 
 from meetstream_catalog.catalog import maintenance as catalog_maintenance
 from meetstream_catalog.catalog.schema import TABLES
-from meetstream_catalog.settings import Settings, resolve_root
+from meetstream_catalog.roots import Root
+from meetstream_catalog.settings import Settings
 
 MIB = 2**20
 
 
 @task(name="maintain-table")
 async def maintain_table(
-    catalog_root: str,
+    catalog_root: Root,
     table: str,
     compact: bool,
     vacuum: bool,
     retention_days: float,
     target_file_size: int,
-    storage_options: dict[str, Any],
 ) -> dict[str, Any]:
     report = await asyncio.to_thread(
         catalog_maintenance.maintain_table,
@@ -41,7 +41,6 @@ async def maintain_table(
         vacuum=vacuum,
         retention_days=retention_days,
         target_file_size=target_file_size,
-        storage_options=storage_options,
     )
     return report.as_dict()
 
@@ -58,8 +57,9 @@ async def maintain_catalog(
     `vacuum_retention_days` ago, checkpoint and clean the log of every catalog table.
     Safe while captures commit. Returns one report per table."""
     settings = Settings()
-    root = resolve_root(catalog_root or settings.catalog_root)
-    options = settings.storage_options()
+    if catalog_root:
+        settings = settings.model_copy(update={"catalog_root": catalog_root})
+    root = settings.catalog()
     reports = [
         await maintain_table(
             root,
@@ -68,7 +68,6 @@ async def maintain_catalog(
             vacuum,
             vacuum_retention_days,
             target_file_size_mib * MIB,
-            options,
         )
         for name in TABLES
     ]

@@ -25,7 +25,7 @@ from meetstream_catalog.meetstream.http import Clients
 from meetstream_catalog.redaction import redact
 from meetstream_catalog.request import MeetingRequest
 from meetstream_catalog.request.preflight import PreflightError, preflight
-from meetstream_catalog.settings import Settings, resolve_root
+from meetstream_catalog.roots import Root
 from tasks.settings import RunSettings
 
 P = ParamSpec("P")
@@ -45,8 +45,8 @@ async def preflight_once(run: RunSettings, request: MeetingRequest | None) -> No
     try:
         await preflight(
             settings,
-            media_root=resolve_root(settings.media_root),
-            catalog_root=resolve_root(settings.catalog_root),
+            media_root=settings.media(),
+            catalog_root=settings.catalog(),
             request=request,
         )
     except PreflightError as exc:
@@ -128,7 +128,7 @@ def raise_if_failed(result: CaptureResult) -> CaptureResult:
 
 
 async def write_artifacts(
-    results: Sequence[CaptureResult], catalog_root: str, settings: Settings, *, key: str
+    results: Sequence[CaptureResult], catalog_root: Root, *, key: str
 ) -> None:
     """A table of this run's meetings and a markdown summary of what it added to the catalog."""
     rows = [r.model_dump(mode="json") for r in results]
@@ -143,7 +143,6 @@ async def write_artifacts(
             report.catalog_rows,
             catalog_root,
             [r.bot_id for r in results if r.bot_id],
-            settings.storage_options(),
         )
         markdown = report.catalog_delta_markdown(rows, bots=bots, participants=people)
     except Exception as exc:  # noqa: BLE001 - a summary must never fail a finished capture

@@ -29,6 +29,7 @@ from meetstream_catalog.meetstream.bot import BotCreated, BotState, BotStatus
 from meetstream_catalog.meetstream.client import MeetStreamClient
 from meetstream_catalog.meetstream.http import Clients
 from meetstream_catalog.meetstream.manifests import Manifests, fetch_manifests, refetch
+from meetstream_catalog.roots import Root
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +91,7 @@ async def archive_media(
     bot_id: str,
     manifests: Manifests,
     *,
-    media_root: str,
-    storage_options: Mapping[str, object],
+    media_root: Root,
     expected: Mapping[str, str],
     concurrency: int = 4,
     budget: float,
@@ -104,7 +104,7 @@ async def archive_media(
     current = manifests
     items = plan.plan_media(bot_id, current.audio, current.video, current.mixed, current.composite)
     if items:  # a crashed earlier copy of this bot may have left temporary files
-        root = await asyncio.to_thread(open_root, media_root, storage_options)
+        root = await asyncio.to_thread(open_root, media_root)
         bot_prefix = items[0].key.split("/", 1)[0]
         for path in await asyncio.to_thread(sweep_partial_files, root, bot_prefix):
             logger.info("Removed a crashed copy's temporary file %s", path)
@@ -130,7 +130,6 @@ async def archive_media(
         fetch_url_for=fetch_url,
         http=clients.media,  # presigned URLs: never the API client with its Token header
         media_root=media_root,
-        storage_options=storage_options,
         expected=expected,
         concurrency=concurrency,
         on_archived=archived,
@@ -156,17 +155,13 @@ async def collect(
         poll_interval=settings.poll_interval_seconds,
         poll_max_interval=settings.poll_max_interval_seconds,
     )
-    options = settings.storage_options()
-    expected = await asyncio.to_thread(
-        catalog.existing_media_checksums, job.catalog_root, bot_id, storage_options=options
-    )
+    expected = await asyncio.to_thread(catalog.existing_media_checksums, job.catalog_root, bot_id)
     try:
         media = await archive_media(
             clients,
             bot_id,
             manifests,
             media_root=job.media_root,
-            storage_options=options,
             expected=expected,
             concurrency=settings.archive_concurrency,
             budget=settings.outage_tolerance_seconds,

@@ -116,7 +116,6 @@ def catalogue_failure(job: CaptureJob, bot_id: str, reason: str) -> bool:
         job.catalog_root,
         filters=[("bot_id", "==", bot_id)],
         columns=["outcome"],
-        storage_options=job.settings.storage_options(),
     )
     if any(o not in (Outcome.IN_PROGRESS, Outcome.FAILED) for o in known["outcome"]):
         return False
@@ -164,7 +163,6 @@ def _write(
         media=media,
         participants=participants,
         speech=turns,
-        storage_options=job.settings.storage_options(),
     )
 
 

@@ -22,6 +22,7 @@ from meetstream_catalog.catalog.schema import Outcome
 from meetstream_catalog.meetstream.bot import BotState
 from meetstream_catalog.meetstream.manifests import Manifests
 from meetstream_catalog.request import MeetingRequest, platform_from_link
+from meetstream_catalog.roots import Root
 from meetstream_catalog.settings import Settings
 
 CaptureMode = Literal["auto", "wait", "webhook"]
@@ -42,8 +43,8 @@ class CaptureJob:
     key: str  # the create-bot idempotency key, derived once from the request
     meeting_link: str  # the meeting's address, never its passcode
     bot_name: str
-    media_root: str
-    catalog_root: str
+    media_root: Root
+    catalog_root: Root
     settings: Settings
     leave_deadline_seconds: float  # how long to wait, from the bot's creation, for it to leave
     request: MeetingRequest | None = None  # what to create; None: a bot created elsewhere
@@ -60,8 +61,8 @@ class CaptureJob:
         *,
         key: str,
         settings: Settings,
-        media_root: str,
-        catalog_root: str,
+        media_root: Root,
+        catalog_root: Root,
         run_id: str | None = None,
         callback_url: str | None = None,
     ) -> CaptureJob:

@@ -40,6 +40,7 @@ from meetstream_catalog.meetstream.models import (
     MixedAudio,
     VideoManifest,
 )
+from meetstream_catalog.roots import Root
 
 logger = logging.getLogger(__name__)
 
@@ -76,12 +77,8 @@ def planned_keys(
     return [m.key for m in plan.plan_media(bot_id, audio, video, mixed, composite)]
 
 
-def _committed_bot(root: str, bot_id: str, options: Mapping[str, Any] | None) -> BotRecord | None:
-    rows = (
-        catalog.dataset("bots", root, options)
-        .to_table(filter=ds.field("bot_id") == bot_id)
-        .to_pylist()
-    )
+def _committed_bot(root: Root, bot_id: str) -> BotRecord | None:
+    rows = catalog.dataset("bots", root).to_table(filter=ds.field("bot_id") == bot_id).to_pylist()
     if len(rows) != 1:
         return None
     row = rows[0]
@@ -114,9 +111,8 @@ def verify_archive(
     bot_id: str,
     expected_keys: Collection[str],
     *,
-    catalog_root: str,
-    media_root: str,
-    storage_options: Mapping[str, Any] | None = None,
+    catalog_root: Root,
+    media_root: Root,
     concurrency: int = 4,
 ) -> Verdict:
     """Whether every one of the bot's files is archived, committed and verified. Blocking.
@@ -124,7 +120,7 @@ def verify_archive(
     `expected_keys` are the keys the manifests list (`planned_keys`). Reads the committed
     `bots` and `media` rows, then re-reads each object (size, then a streamed sha256).
     """
-    bot = _committed_bot(catalog_root, bot_id, storage_options)
+    bot = _committed_bot(catalog_root, bot_id)
     if bot is None:
         return Verdict(False, "the bot has no committed row in the catalog")
     if bot.outcome != Outcome.CAPTURED.value:
@@ -132,7 +128,7 @@ def verify_archive(
     if bot.deleted_at is not None:
         return Verdict(False, "its data was already deleted at MeetStream")
     rows = (
-        catalog.dataset("media", catalog_root, storage_options)
+        catalog.dataset("media", catalog_root)
         .to_table(
             filter=ds.field("bot_id") == bot_id,
             columns=["key", "storage_uri", "bytes", "sha256"],
@@ -146,7 +142,7 @@ def verify_archive(
     missing = sorted(set(expected_keys) - {r["key"] for r in rows})
     if missing:
         return Verdict(False, f"{len(missing)} listed file(s) not catalogued, e.g. {missing[0]}")
-    store = open_root(media_root, storage_options)
+    store = open_root(media_root)
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         problems = [p for p in pool.map(lambda r: _check_object(store, r), rows) if p]
     if problems:
@@ -156,18 +152,17 @@ def verify_archive(
 
 
 def record_deletion(
-    catalog_root: str,
+    catalog_root: Root,
     bot_id: str,
     deleted_at: dt.datetime,
     deleted_objects: int | None,
-    storage_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Set `deleted_at` / `deleted_objects` on the bot's committed `bots` row. Blocking."""
-    bot = _committed_bot(catalog_root, bot_id, storage_options)
+    bot = _committed_bot(catalog_root, bot_id)
     if bot is None:
         raise LookupError(f"bot {bot_id} has no committed row to record its deletion in")
     updated = bot.model_copy(update={"deleted_at": deleted_at, "deleted_objects": deleted_objects})
-    catalog.write_bot_row(catalog_root, updated, storage_options)
+    catalog.write_bot_row(catalog_root, updated)
 
 
 async def delete_if_archived(
@@ -175,9 +170,8 @@ async def delete_if_archived(
     bot_id: str,
     expected_keys: Collection[str],
     *,
-    catalog_root: str,
-    media_root: str,
-    storage_options: Mapping[str, Any] | None = None,
+    catalog_root: Root,
+    media_root: Root,
     concurrency: int = 4,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> Deletion:
@@ -195,7 +189,6 @@ async def delete_if_archived(
         expected_keys,
         catalog_root=catalog_root,
         media_root=media_root,
-        storage_options=storage_options,
         concurrency=concurrency,
     )
     if not verdict.safe:
@@ -203,7 +196,7 @@ async def delete_if_archived(
     count = await client.delete_bot_data(bot_id)
     when = now()
     try:
-        await asyncio.to_thread(record_deletion, catalog_root, bot_id, when, count, storage_options)
+        await asyncio.to_thread(record_deletion, catalog_root, bot_id, when, count)
     except Exception as exc:  # noqa: BLE001 - the delete happened: report, do not hide it
         reason = f"deleted, but not recorded in the catalog: {type(exc).__name__}: {exc}"
         return Deletion(True, reason, deleted_objects=count, deleted_at=when)

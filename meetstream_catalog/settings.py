@@ -9,10 +9,10 @@ key only shows up as a 401 from the server. Here the key is optional until first
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from meetstream_catalog.roots import Root
 
 DEFAULT_API_URL = "https://api.meetstream.ai/api/v1"
 
@@ -97,17 +97,10 @@ class Settings(BaseSettings):
             )
         return self.api_key.get_secret_value()
 
-    def storage_options(self) -> dict[str, object]:
-        """fsspec storage options for s3:// roots (empty for local roots)."""
-        if self.s3_endpoint_url:
-            return {"client_kwargs": {"endpoint_url": self.s3_endpoint_url}}
-        return {}
+    def media(self) -> Root:
+        """The media root (MEETSTREAM_MEDIA_ROOT) with its S3 endpoint, if any."""
+        return Root.at(self.media_root, s3_endpoint_url=self.s3_endpoint_url)
 
-
-def resolve_root(root: str) -> str:
-    """Turn a local path or URL into an absolute fsspec URL (file:///abs or s3://...)."""
-    if "://" in root:
-        if root.startswith("file://"):
-            return "file://" + str(Path(root.removeprefix("file://")).resolve())
-        return root.rstrip("/")
-    return "file://" + str(Path(root).resolve())
+    def catalog(self) -> Root:
+        """The catalog root (MEETSTREAM_CATALOG_ROOT) with its S3 endpoint, if any."""
+        return Root.at(self.catalog_root, s3_endpoint_url=self.s3_endpoint_url)

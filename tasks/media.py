@@ -44,7 +44,6 @@ async def delete_at_source(
             retention.planned_keys(bot_id, m.audio, m.video, m.mixed, m.composite),
             catalog_root=job.catalog_root,
             media_root=job.media_root,
-            storage_options=job.settings.storage_options(),
             concurrency=job.settings.archive_concurrency,
         )
     except Exception as exc:  # noqa: BLE001 - a failed delete leaves the data, not the meeting

@@ -29,7 +29,7 @@ from typing import Any, BinaryIO, Protocol
 
 import fsspec
 
-from meetstream_catalog.settings import resolve_root
+from meetstream_catalog.roots import Root
 
 # s3fs rejects parts under 5 MiB; a small block bounds the memory held per open upload.
 S3_BLOCK_SIZE = 8 * 2**20
@@ -78,12 +78,10 @@ class StorageRoot:
         return hasher.hexdigest(), total
 
 
-def open_root(media_root: str, storage_options: Any = None) -> StorageRoot:
-    """Open a local path, `file://` or `s3://` URL as a StorageRoot."""
-    url = resolve_root(media_root)
-    fs, path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
-    protocol = url.split("://", 1)[0]
-    return StorageRoot(fs=fs, path=str(path).rstrip("/"), protocol=protocol)
+def open_root(root: Root) -> StorageRoot:
+    """Open a `file://` or `s3://` root through fsspec, with the root's options."""
+    fs, path = fsspec.core.url_to_fs(root.url, **dict(root.options))
+    return StorageRoot(fs=fs, path=str(path).rstrip("/"), protocol=root.protocol)
 
 
 class AtomicWriter(Protocol):

@@ -30,6 +30,7 @@ from meetstream_catalog.archive.download import Transfer, download, remote_size
 from meetstream_catalog.archive.files import ArchivedMedia, MediaFile
 from meetstream_catalog.archive.plan import ArchiveBatchError, ArchiveError, describe
 from meetstream_catalog.archive.storage import StorageRoot, open_root, open_writer
+from meetstream_catalog.roots import Root
 from meetstream_catalog.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -67,8 +68,7 @@ async def archive_file(
     *,
     fetch_url: Callable[[bool], Awaitable[str]],
     http: httpx.AsyncClient,
-    media_root: str,
-    storage_options: Mapping[str, object] | None = None,
+    media_root: Root,
     expected_sha256: str | None = None,
     chunk_size: int = 1 << 20,
     max_refreshes: int = 3,
@@ -80,7 +80,7 @@ async def archive_file(
     seconds a failing media server is retried (the settings' `outage_tolerance_seconds`).
     Raises ArchiveError (MediaGoneError when permanent); nothing is published then.
     """
-    root = await asyncio.to_thread(open_root, media_root, storage_options)
+    root = await asyncio.to_thread(open_root, media_root)
     url = await fetch_url(False)
     reused = await _reuse(item, root, url, http, expected_sha256, chunk_size)
     if reused is not None:
@@ -117,8 +117,7 @@ async def archive_all(
     *,
     fetch_url_for: Callable[[MediaFile, bool], Awaitable[str]],
     http: httpx.AsyncClient,
-    media_root: str,
-    storage_options: Mapping[str, object] | None = None,
+    media_root: Root,
     expected: Mapping[str, str] | None = None,
     concurrency: int = 4,
     on_archived: Callable[[ArchivedMedia], None] | None = None,
@@ -139,7 +138,7 @@ async def archive_all(
         async with gate:
             done = await archive_file(
                 item, fetch_url=functools.partial(fetch_url_for, item), http=http,
-                media_root=media_root, storage_options=storage_options,
+                media_root=media_root,
                 expected_sha256=(expected or {}).get(item.key), budget=budget,
             )  # fmt: skip
         if on_archived is not None:

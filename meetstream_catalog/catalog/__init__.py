@@ -17,7 +17,6 @@ from meetstream_catalog.catalog.commit_retry import (
 )
 from meetstream_catalog.catalog.group_commit import WRITE_ORDER
 from meetstream_catalog.catalog.join import ParticipantRow
-from meetstream_catalog.catalog.locations import delta_storage_options, table_uri
 from meetstream_catalog.catalog.properties import SCHEMA_VERSION_KEY, TABLE_PROPERTIES
 from meetstream_catalog.catalog.read import (
     AsOf,
@@ -52,7 +51,6 @@ __all__ = [
     "bot_record",
     "bots_table",
     "dataset",
-    "delta_storage_options",
     "existing_media_checksums",
     "is_conflict",
     "media_table",
@@ -63,7 +61,6 @@ __all__ = [
     "retry_conflicts",
     "speech_table",
     "sql_literal",
-    "table_uri",
     "write_bot",
     "write_bot_row",
 ]

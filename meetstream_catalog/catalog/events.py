@@ -27,9 +27,9 @@ import pyarrow as pa
 from deltalake import write_deltalake
 
 from meetstream_catalog.catalog.commit_retry import retry_conflicts
-from meetstream_catalog.catalog.locations import delta_storage_options, table_uri
 from meetstream_catalog.catalog.properties import COMMIT, TABLE_PROPERTIES, WRITER
 from meetstream_catalog.catalog.schema import BOT_EVENTS, PARTITIONS, TABLE_SCHEMAS
+from meetstream_catalog.roots import Root
 
 __all__ = ["append_events", "event_row"]
 
@@ -51,9 +51,7 @@ def event_row(body: Mapping[str, Any], received_at: dt.datetime) -> dict[str, An
     }
 
 
-def append_events(
-    root: str, rows: Sequence[Mapping[str, Any]], storage_options: Mapping[str, Any] | None
-) -> None:
+def append_events(root: Root | str, rows: Sequence[Mapping[str, Any]]) -> None:
     """Append `rows` (from `event_row`) to `bot_events` in one commit.
 
     Blocking. Raises CatalogConflictError if the commit kept conflicting.
@@ -61,8 +59,8 @@ def append_events(
     if not rows:
         return
     data = pa.Table.from_pylist([dict(r) for r in rows], schema=TABLE_SCHEMAS[BOT_EVENTS])
-    uri = table_uri(BOT_EVENTS, root)
-    options = delta_storage_options(storage_options, root)
+    root = Root.at(root)
+    uri, options = root.join(BOT_EVENTS), root.delta_options()
 
     def append() -> None:
         write_deltalake(

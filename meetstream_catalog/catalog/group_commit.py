@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from meetstream_catalog.catalog.replace import Options, replace_rows
+from meetstream_catalog.catalog.replace import replace_rows
+from meetstream_catalog.roots import Root
 
 __all__ = ["WRITE_ORDER", "commit_bot"]
 
@@ -51,7 +52,7 @@ _COMMITTERS: dict[tuple[str, str], threading.Lock] = {}
 _QUEUES_GUARD = threading.Lock()
 
 
-def commit_bot(root: str, options: Options, bot_id: str, tables: dict[str, pa.Table]) -> None:
+def commit_bot(root: Root, bot_id: str, tables: dict[str, pa.Table]) -> None:
     """Commit one bot's rows (`{table name: rows}`), in WRITE_ORDER, together with whatever
     this process queued for `root` meanwhile.
 
@@ -59,7 +60,7 @@ def commit_bot(root: str, options: Options, bot_id: str, tables: dict[str, pa.Ta
     most once per group) in one commit per table; the others wait, find their rows
     committed, and return. Raises what this bot's own commit raised.
     """
-    key = (root, json.dumps(options, sort_keys=True))
+    key = (root.url, json.dumps(root.delta_options(), sort_keys=True))
     mine = _Queued(bot_id, tables)
     with _QUEUES_GUARD:
         _QUEUES.setdefault(key, []).append(mine)
@@ -71,24 +72,24 @@ def commit_bot(root: str, options: Options, bot_id: str, tables: dict[str, pa.Ta
                 while queue and queue[0].bot_id not in taken:
                     taken.add(queue[0].bot_id)
                     group.append(queue.pop(0))
-            _commit_group(root, options, group)
+            _commit_group(root, group)
     if mine.error is not None:
         raise mine.error
 
 
-def _commit_group(root: str, options: Options, group: list[_Queued]) -> None:
+def _commit_group(root: Root, group: list[_Queued]) -> None:
     try:
         for name in WRITE_ORDER:
             members = [q for q in group if name in q.tables]
             if members:
                 data = pa.concat_tables([q.tables[name] for q in members])
-                replace_rows(name, root, [q.bot_id for q in members], data, options)
+                replace_rows(name, root, [q.bot_id for q in members], data)
     except Exception as exc:  # noqa: BLE001 - handed to the caller of each bot
         if len(group) == 1:
             group[0].error = exc
         else:
             for queued in group:
-                _commit_group(root, options, [queued])
+                _commit_group(root, [queued])
     finally:
         for queued in group:
             queued.done = True

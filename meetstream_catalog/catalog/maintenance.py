@@ -32,6 +32,7 @@ from meetstream_catalog.catalog.commit_retry import retry_conflicts
 from meetstream_catalog.catalog.properties import TABLE_PROPERTIES
 from meetstream_catalog.catalog.read import open_table
 from meetstream_catalog.catalog.schema import TABLES
+from meetstream_catalog.roots import Root
 
 __all__ = [
     "DEFAULT_TARGET_FILE_SIZE",
@@ -110,13 +111,12 @@ def _vacuum(table: DeltaTable, name: str, retention_days: float) -> int:
 
 def maintain_table(
     name: str,
-    root: str,
+    root: Root | str,
     *,
     compact: bool = True,
     vacuum: bool = True,
     retention_days: float = DEFAULT_VACUUM_RETENTION_DAYS,
     target_file_size: int = DEFAULT_TARGET_FILE_SIZE,
-    storage_options: Mapping[str, Any] | None = None,
 ) -> TableMaintenance:
     """Compact, vacuum, checkpoint and clean one table; safe while writers commit.
 
@@ -126,7 +126,7 @@ def maintain_table(
     if retention_days < 0:
         raise ValueError("retention_days must be >= 0")
     started = time.monotonic()
-    table = open_table(name, root, storage_options=storage_options)
+    table = open_table(name, root)
     if table is None:
         return TableMaintenance(name, None, None)
     before = table.version()
@@ -151,16 +151,16 @@ def maintain_table(
 
 
 def maintain(
-    root: str,
+    root: Root | str,
     *,
     tables: Sequence[str] = TABLES,
     compact: bool = True,
     vacuum: bool = True,
     retention_days: float = DEFAULT_VACUUM_RETENTION_DAYS,
     target_file_size: int = DEFAULT_TARGET_FILE_SIZE,
-    storage_options: Mapping[str, Any] | None = None,
 ) -> list[TableMaintenance]:
     """`maintain_table` for each table, one after the other."""
+    root = Root.at(root)
     return [
         maintain_table(
             name,
@@ -169,7 +169,6 @@ def maintain(
             vacuum=vacuum,
             retention_days=retention_days,
             target_file_size=target_file_size,
-            storage_options=storage_options,
         )
         for name in tables
     ]

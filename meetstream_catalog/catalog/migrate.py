@@ -27,7 +27,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -37,10 +36,9 @@ from fsspec import AbstractFileSystem
 from fsspec.core import url_to_fs
 
 from meetstream_catalog.catalog.commit_retry import retry_conflicts
-from meetstream_catalog.catalog.locations import delta_storage_options, table_uri
 from meetstream_catalog.catalog.read import open_table
 from meetstream_catalog.catalog.schema import PARTITION, TABLE_SCHEMAS
-from meetstream_catalog.settings import resolve_root
+from meetstream_catalog.roots import Root
 
 __all__ = [
     "MIGRATION_APP_ID",
@@ -158,32 +156,32 @@ def _one_source_per_bot(live: list[_OldFile]) -> pa.Table | None:
     return pa.concat_tables(parts) if parts else None
 
 
-def _delta_bots(root: str, storage_options: Mapping[str, Any] | None) -> set[str]:
+def _delta_bots(root: Root) -> set[str]:
     present: set[str] = set()
     for name in PREVIOUS_LAYOUT_TABLES:
-        table = open_table(name, root, storage_options=storage_options)
+        table = open_table(name, root)
         if table is not None:
             ids = table.to_pyarrow_dataset().to_table(columns=["bot_id"])["bot_id"]
             present |= set(pc.unique(ids).to_pylist())
     return present
 
 
-def _already_migrated(name: str, root: str, storage_options: Mapping[str, Any] | None) -> bool:
-    table = open_table(name, root, storage_options=storage_options)
+def _already_migrated(name: str, root: Root) -> bool:
+    table = open_table(name, root)
     return table is not None and table.transaction_version(MIGRATION_APP_ID) is not None
 
 
-def _commit(name: str, root: str, rows: pa.Table, options: Mapping[str, Any] | None) -> None:
+def _commit(name: str, root: Root, rows: pa.Table) -> None:
     marker = CommitProperties(app_transactions=[Transaction(app_id=MIGRATION_APP_ID, version=1)])
 
     def append() -> None:
         write_deltalake(
-            table_uri(name, root),
+            root.join(name),
             rows,
             mode="append",
             partition_by=[PARTITION],
             schema_mode="merge",
-            storage_options=delta_storage_options(options, root),
+            storage_options=root.delta_options(),
             commit_properties=marker,
         )
 
@@ -198,15 +196,16 @@ def _move_old(fs: AbstractFileSystem, base: str, name: str, report: TableMigrati
         report.moved_files += 1
 
 
-def migrate(root: str, *, storage_options: Mapping[str, Any] | None = None) -> list[TableMigration]:
+def migrate(root: Root | str) -> list[TableMigration]:
     """Migrate every table under `root`; a second run changes nothing. One report per table."""
-    fs, base = url_to_fs(resolve_root(root), **dict(storage_options or {}))
+    root = Root.at(root)
+    fs, base = url_to_fs(root.url, **dict(root.options))
     base = str(base).rstrip("/")
-    in_delta = _delta_bots(root, storage_options)
+    in_delta = _delta_bots(root)
     reports = {name: TableMigration(name) for name in PREVIOUS_LAYOUT_TABLES}
     for name in _WRITE_ORDER:
         report = reports[name]
-        if _already_migrated(name, root, storage_options):
+        if _already_migrated(name, root):
             report.notes.append("already migrated")
         else:
             rows = _one_source_per_bot(_live(fs, base, name, report))
@@ -215,7 +214,7 @@ def migrate(root: str, *, storage_options: Mapping[str, Any] | None = None) -> l
                 report.bots_kept_from_delta = len(pc.unique(rows.filter(kept)["bot_id"]))
                 rows = rows.filter(pc.invert(kept))
                 report.rows, report.bots = rows.num_rows, len(pc.unique(rows["bot_id"]))
-                _commit(name, root, rows, storage_options)
+                _commit(name, root, rows)
                 report.committed = True
         _move_old(fs, base, name, report)
     return [reports[name] for name in PREVIOUS_LAYOUT_TABLES]

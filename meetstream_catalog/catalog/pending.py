@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,7 @@ import pandas as pd
 from meetstream_catalog.catalog.read import read_table
 from meetstream_catalog.catalog.schema import Outcome
 from meetstream_catalog.redaction import redact_link
+from meetstream_catalog.roots import Root
 
 _COLUMNS = [
     "bot_id",
@@ -49,39 +49,33 @@ class PendingBot:
         return self.expected_end_at is None or self.expected_end_at <= now
 
 
-def in_progress(
-    catalog_root: str, storage_options: Mapping[str, Any] | None = None
-) -> list[PendingBot]:
+def in_progress(catalog_root: Root) -> list[PendingBot]:
     """Every bot whose latest row is `in_progress`."""
     rows = read_table(
         "bots",
         catalog_root,
         filters=[("outcome", "==", Outcome.IN_PROGRESS.value)],
         columns=_COLUMNS,
-        storage_options=storage_options,
     )
     return [_pending({str(k): v for k, v in row.items()}) for row in rows.to_dict("records")]
 
 
 def active_for(
     link: str,
-    catalog_root: str,
-    storage_options: Mapping[str, Any] | None = None,
+    catalog_root: Root,
     *,
     now: dt.datetime | None = None,
 ) -> PendingBot | None:
     """An in-progress bot for this meeting address that is still inside its deadline."""
     current = now or dt.datetime.now(dt.UTC)
     address = redact_link(link)
-    for bot in in_progress(catalog_root, storage_options):
+    for bot in in_progress(catalog_root):
         if bot.meeting_link == address and not bot.overdue(current):
             return bot
     return None
 
 
-def finished(
-    bot_id: str, catalog_root: str, storage_options: Mapping[str, Any] | None = None
-) -> str | None:
+def finished(bot_id: str, catalog_root: Root) -> str | None:
     """The bot's outcome if it is catalogued as finished (nothing left to collect), else
     None (unknown, in progress, partial or failed: worth collecting)."""
     rows = read_table(
@@ -89,7 +83,6 @@ def finished(
         catalog_root,
         filters=[("bot_id", "==", bot_id)],
         columns=["outcome"],
-        storage_options=storage_options,
     )
     unfinished = {Outcome.IN_PROGRESS, Outcome.PARTIAL, Outcome.FAILED}
     outcomes = [str(o) for o in rows["outcome"] if o is not None and o not in unfinished]

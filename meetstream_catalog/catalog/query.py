@@ -43,6 +43,7 @@ from deltalake.exceptions import DeltaError
 from meetstream_catalog.catalog.maintenance import last_maintenance
 from meetstream_catalog.catalog.read import AsOf, dataset, open_table, reader_schema
 from meetstream_catalog.catalog.schema import PARTITIONS, SCHEMA_VERSION, TABLES
+from meetstream_catalog.roots import Root
 
 if TYPE_CHECKING:
     import duckdb
@@ -84,28 +85,25 @@ def _duckdb() -> Any:
     return duckdb
 
 
-def connect(
-    root: str, storage_options: Mapping[str, Any] | None = None, *, as_of: AsOf = None
-) -> duckdb.DuckDBPyConnection:
+def connect(root: Root | str, *, as_of: AsOf = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with a view per catalog table (`TABLES`) on `root`
     (each table's snapshot at `as_of`, a version or time, when given).
 
     Raises QueryUnavailableError when duckdb is missing.
     """
-    db = _duckdb()
+    db, root = _duckdb(), Root.at(root)
     con: duckdb.DuckDBPyConnection = db.connect(config={"autoinstall_known_extensions": False})
     for name in TABLES:
         # register() keeps a reference to the dataset; DuckDB scans it lazily per query,
         # pushing projections and filters into pyarrow.
-        con.register(name, dataset(name, root, storage_options, as_of=as_of))
+        con.register(name, dataset(name, root, as_of=as_of))
     return con
 
 
-def missing_tables(root: str, storage_options: Mapping[str, Any] | None = None) -> list[str]:
+def missing_tables(root: Root | str) -> list[str]:
     """Tables with no Delta log under `root` (all of them: probably a wrong root)."""
-    return [
-        name for name in TABLES if open_table(name, root, storage_options=storage_options) is None
-    ]
+    root = Root.at(root)
+    return [name for name in TABLES if open_table(name, root) is None]
 
 
 def _one_line(error: Exception) -> str:
@@ -115,8 +113,7 @@ def _one_line(error: Exception) -> str:
 
 def run_query(
     sql: str,
-    root: str,
-    storage_options: Mapping[str, Any] | None = None,
+    root: Root | str,
     *,
     as_of: AsOf = None,
 ) -> pa.Table:
@@ -127,7 +124,7 @@ def run_query(
     """
     db = _duckdb()
     try:
-        con = connect(root, storage_options, as_of=as_of)
+        con = connect(root, as_of=as_of)
     except (ValueError, DeltaError) as exc:
         raise QueryError(f"cannot read the catalog as of {as_of!r}: {_one_line(exc)}") from exc
     try:
@@ -246,8 +243,8 @@ class TableInfo:
     last_vacuum: str | None
 
 
-def _describe(name: str, root: str, storage_options: Mapping[str, Any] | None) -> TableInfo:
-    table = open_table(name, root, storage_options=storage_options)
+def _describe(name: str, root: Root) -> TableInfo:
+    table = open_table(name, root)
     partition = PARTITIONS[name]
     columns = tuple(
         ColumnInfo(f.name, str(f.type), f.nullable, partition=f.name == partition)
@@ -271,9 +268,10 @@ def _describe(name: str, root: str, storage_options: Mapping[str, Any] | None) -
     )
 
 
-def describe_tables(root: str, storage_options: Mapping[str, Any] | None = None) -> list[TableInfo]:
+def describe_tables(root: Root | str) -> list[TableInfo]:
     """Describe every catalog table (`TABLES`) at `root` from its Delta log."""
-    return [_describe(name, root, storage_options) for name in TABLES]
+    root = Root.at(root)
+    return [_describe(name, root) for name in TABLES]
 
 
 def format_tables(infos: Sequence[TableInfo]) -> str:

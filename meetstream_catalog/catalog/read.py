@@ -19,7 +19,7 @@ Traps guarded against:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -30,8 +30,8 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from meetstream_catalog.catalog.locations import delta_storage_options, table_uri
 from meetstream_catalog.catalog.schema import PARTITIONS, TABLE_SCHEMAS
+from meetstream_catalog.roots import Root
 
 __all__ = [
     "AsOf",
@@ -59,21 +59,21 @@ def _as_of(value: AsOf) -> int | datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def open_table(
-    name: str, root: str, *, as_of: AsOf = None, storage_options: Mapping[str, Any] | None = None
-) -> DeltaTable | None:
+def open_table(name: str, root: Root | str, *, as_of: AsOf = None) -> DeltaTable | None:
     """The Delta table `name` (at version/time `as_of`), or None when it does not exist.
+
+    `root` is a `Root` (URL and storage options) or a local path / URL without options.
 
     Raises ValueError for an `as_of` that is not a version or ISO 8601 time, and delta-rs'
     DeltaError for a version or time the table's log does not (or no longer) hold.
     """
     when = _as_of(as_of)
-    options = delta_storage_options(storage_options, root)
+    root = Root.at(root)
     try:
         table = DeltaTable(
-            table_uri(name, root),
+            root.join(name),
             version=when if isinstance(when, int) else None,
-            storage_options=options,
+            storage_options=root.delta_options(),
         )
     except TableNotFoundError:
         return None
@@ -91,18 +91,12 @@ def reader_schema(name: str, table: DeltaTable | None) -> pa.Schema:
     return pa.schema([*declared, *(f for f in found if f.name not in declared.names)])
 
 
-def dataset(
-    name: str,
-    root: str,
-    storage_options: Mapping[str, Any] | None = None,
-    *,
-    as_of: AsOf = None,
-) -> ds.Dataset:
+def dataset(name: str, root: Root | str, *, as_of: AsOf = None) -> ds.Dataset:
     """The pyarrow Dataset of table `name`'s current (or `as_of`) snapshot.
 
     Columns the table lacks read as null; an absent table is an empty dataset.
     """
-    table = open_table(name, root, as_of=as_of, storage_options=storage_options)
+    table = open_table(name, root, as_of=as_of)
     schema = reader_schema(name, table)
     if table is None:
         return ds.InMemoryDataset(schema.empty_table())
@@ -130,11 +124,10 @@ def _expression(filters: Filters, partition: str) -> ds.Expression | None:
 
 def read_table(
     name: str,
-    root: str,
+    root: Root | str,
     *,
     filters: Filters = None,
     columns: Sequence[str] | None = None,
-    storage_options: Mapping[str, Any] | None = None,
     as_of: AsOf = None,
 ) -> pd.DataFrame:
     """Table `name` as a DataFrame with every column (absent table: zero rows).
@@ -144,22 +137,19 @@ def read_table(
     partitions' files, others skip files by their min/max statistics. `as_of` reads an older
     version (int) or the version current at a time.
     """
-    data = dataset(name, root, storage_options, as_of=as_of)
+    data = dataset(name, root, as_of=as_of)
     cols = list(columns) if columns is not None else None
     expression = _expression(filters, PARTITIONS[name])
     frame: pd.DataFrame = data.to_table(columns=cols, filter=expression).to_pandas()
     return frame
 
 
-def existing_media_checksums(
-    root: str, bot_id: str, storage_options: Mapping[str, Any] | None = None
-) -> dict[str, str]:
+def existing_media_checksums(root: Root, bot_id: str) -> dict[str, str]:
     """`{media key: sha256}` of what the catalog already records for `bot_id`."""
     frame = read_table(
         "media",
         root,
         filters=ds.field("bot_id") == bot_id,
         columns=["key", "sha256"],
-        storage_options=storage_options,
     )
     return {k: s for k, s in zip(frame["key"], frame["sha256"], strict=True) if isinstance(s, str)}

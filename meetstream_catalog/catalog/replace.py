@@ -28,9 +28,9 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from meetstream_catalog.catalog.commit_retry import is_conflict, retry_conflicts
-from meetstream_catalog.catalog.locations import table_uri
 from meetstream_catalog.catalog.properties import COMMIT, TABLE_PROPERTIES, WRITER
 from meetstream_catalog.catalog.schema import PARTITION
+from meetstream_catalog.roots import Root
 
 __all__ = ["replace_rows", "sql_literal"]
 
@@ -79,15 +79,13 @@ def sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def replace_rows(
-    name: str, root: str, bot_ids: Sequence[str], data: pa.Table, options: Options
-) -> None:
+def replace_rows(name: str, root: Root, bot_ids: Sequence[str], data: pa.Table) -> None:
     """One commit to table `name`: remove every row of `bot_ids`, add `data`.
 
     Raises CatalogConflictError if the commit kept conflicting, and delta-rs' errors for
     anything else (nothing is committed then).
     """
-    uri = table_uri(name, root)
+    uri, options = root.join(name), root.delta_options()
     quoted = ", ".join(sql_literal(b) for b in bot_ids)
     predicate = f"bot_id = {quoted}" if len(bot_ids) == 1 else f"bot_id IN ({quoted})"
 

@@ -29,6 +29,7 @@ from meetstream_catalog.catalog.join import CAMERA_CAP, SPEAKER_CAP
 from meetstream_catalog.catalog.read import read_table
 from meetstream_catalog.redaction import redact
 from meetstream_catalog.request import platform_from_link
+from meetstream_catalog.roots import Root
 
 __all__ = ["catalog_delta_markdown", "catalog_rows", "escape_markdown", "meeting_label"]
 
@@ -196,13 +197,11 @@ def catalog_delta_markdown(
     return "\n".join([*head, *lines, *tail]) + "\n"
 
 
-def catalog_rows(
-    root: str, bot_ids: Sequence[str | None], storage_options: Mapping[str, Any] | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def catalog_rows(root: Root, bot_ids: Sequence[str | None]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The `bots` and `participants` rows of `bot_ids` (for `catalog_delta_markdown`)."""
     ids = pa.array(sorted({b for b in bot_ids if b}), pa.string())
     # An expression with a typed array: DNF `("bot_id", "in", [])` cannot type an empty list.
     filters = ds.field("bot_id").isin(ids)
-    bots = read_table("bots", root, filters=filters, storage_options=storage_options)
-    people = read_table("participants", root, filters=filters, storage_options=storage_options)
+    bots = read_table("bots", root, filters=filters)
+    people = read_table("participants", root, filters=filters)
     return bots, people

@@ -16,8 +16,7 @@ leave behind.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from meetstream_catalog.archive.files import ArchivedMedia
 from meetstream_catalog.catalog.arrow_tables import (
@@ -28,21 +27,20 @@ from meetstream_catalog.catalog.arrow_tables import (
 )
 from meetstream_catalog.catalog.group_commit import commit_bot
 from meetstream_catalog.catalog.join import ParticipantRow
-from meetstream_catalog.catalog.locations import delta_storage_options
 from meetstream_catalog.catalog.records import BotRecord
 from meetstream_catalog.catalog.speech import SpeechRow
+from meetstream_catalog.roots import Root
 
 __all__ = ["write_bot", "write_bot_row"]
 
 
 def write_bot(
-    root: str,
+    root: Root | str,
     *,
     bot: BotRecord,
     media: Sequence[ArchivedMedia],
     participants: Sequence[ParticipantRow],
     speech: Sequence[SpeechRow] | None = None,
-    storage_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Replace every catalog row of `bot.bot_id` with these rows: one commit per table,
     shared with the other bots this process is committing at the same time.
@@ -67,15 +65,12 @@ def write_bot(
     }
     if speech is not None:
         tables["speech"] = speech_table(speech, bot.meeting_date)
-    commit_bot(root, delta_storage_options(storage_options, root), bot.bot_id, tables)
+    commit_bot(Root.at(root), bot.bot_id, tables)
 
 
-def write_bot_row(
-    root: str, bot: BotRecord, storage_options: Mapping[str, Any] | None = None
-) -> None:
+def write_bot_row(root: Root | str, bot: BotRecord) -> None:
     """Replace only the `bots` row of `bot.bot_id` (e.g. to record a data deletion).
 
     Raises like `write_bot`.
     """
-    options = delta_storage_options(storage_options, root)
-    commit_bot(root, options, bot.bot_id, {"bots": bots_table(bot)})
+    commit_bot(Root.at(root), bot.bot_id, {"bots": bots_table(bot)})

@@ -164,7 +164,7 @@ def _run_flow(
 ) -> int:
     """Check everything, then run the flow with live progress; one line on any failure."""
     from meetstream_catalog.request.preflight import PreflightError, preflight
-    from meetstream_catalog.settings import Settings, resolve_root
+    from meetstream_catalog.settings import Settings
 
     # Storage roots are settings; the flow takes these (read and checked once, here).
     roots = {"media_root": args.media_root, "catalog_root": args.catalog_root}
@@ -173,8 +173,8 @@ def _run_flow(
         asyncio.run(
             preflight(
                 settings,
-                media_root=resolve_root(settings.media_root),
-                catalog_root=resolve_root(settings.catalog_root),
+                media_root=settings.media(),
+                catalog_root=settings.catalog(),
                 request=request,
             )
         )

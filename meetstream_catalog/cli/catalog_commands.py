@@ -9,8 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from meetstream_catalog.cli.options import catalog_root_argument
+from meetstream_catalog.roots import Root
+
+if TYPE_CHECKING:
+    from meetstream_catalog.settings import Settings
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -59,11 +64,14 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     maintain.set_defaults(run=run_maintain)
 
 
-def _catalog(args: argparse.Namespace) -> tuple[str, dict[str, object]]:
+def _settings(args: argparse.Namespace) -> Settings:
+    """The settings, with --catalog-root (when given) in place of MEETSTREAM_CATALOG_ROOT."""
     from meetstream_catalog.settings import Settings
 
     settings = Settings()
-    return args.catalog_root or settings.catalog_root, settings.storage_options()
+    if args.catalog_root:
+        settings = settings.model_copy(update={"catalog_root": args.catalog_root})
+    return settings
 
 
 def run_query(args: argparse.Namespace) -> int:
@@ -74,13 +82,24 @@ def run_query(args: argparse.Namespace) -> int:
     if args.format == "parquet" and not args.output:
         print("error: --format parquet needs --output FILE", file=sys.stderr)
         return 2
-    root, options = _catalog(args)
-    if len(query.missing_tables(root, options)) == len(TABLES):
-        print(f"warning: no catalog tables under {root}; every table is empty", file=sys.stderr)
+    settings = _settings(args)
+    root = settings.catalog()
+    if len(query.missing_tables(root)) == len(TABLES):
+        print(
+            f"warning: no catalog tables under {settings.catalog_root}; every table is empty",
+            file=sys.stderr,
+        )
     try:
-        result = query.run_query(args.sql, root, options, as_of=args.as_of)
+        result = query.run_query(args.sql, root, as_of=args.as_of)
+        # the output file's own options (an endpoint only for an s3:// output)
+        endpoint = settings.s3_endpoint_url
+        output = Root.at(args.output, s3_endpoint_url=endpoint) if args.output else None
         query.write_result(
-            result, args.format, sys.stdout, output=args.output, storage_options=options
+            result,
+            args.format,
+            sys.stdout,
+            output=args.output,
+            storage_options=output.options if output else None,
         )
     except query.QueryUnavailableError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -99,8 +118,7 @@ def run_tables(args: argparse.Namespace) -> int:
 
     from meetstream_catalog.catalog import query
 
-    root, options = _catalog(args)
-    infos = query.describe_tables(root, options)
+    infos = query.describe_tables(_settings(args).catalog())
     if args.format == "json":
         print(json.dumps([dataclasses.asdict(i) for i in infos], indent=1))
     else:
@@ -112,8 +130,7 @@ def run_migrate(args: argparse.Namespace) -> int:
     """Run `catalog migrate`: per-bot Parquet files of the previous layout -> Delta tables."""
     from meetstream_catalog.catalog import migrate as catalog_migrate
 
-    root, options = _catalog(args)
-    report = catalog_migrate.migrate(root, storage_options=options)
+    report = catalog_migrate.migrate(_settings(args).catalog())
     print(catalog_migrate.format_report(report), end="")
     return 0
 
@@ -122,13 +139,11 @@ def run_maintain(args: argparse.Namespace) -> int:
     """Run `catalog maintain`: compact, vacuum (unless --no-vacuum), checkpoint."""
     from meetstream_catalog.catalog import maintenance as catalog_maintenance
 
-    root, options = _catalog(args)
     days = args.retention_days
     reports = catalog_maintenance.maintain(
-        root,
+        _settings(args).catalog(),
         vacuum=not args.no_vacuum,
         retention_days=catalog_maintenance.DEFAULT_VACUUM_RETENTION_DAYS if days is None else days,
-        storage_options=options,
     )
     print(json.dumps([r.as_dict() for r in reports], indent=1))
     return 0

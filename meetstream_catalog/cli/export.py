@@ -40,14 +40,15 @@ def run(args: argparse.Namespace) -> int:
     from meetstream_catalog.settings import Settings
 
     settings = Settings()
-    root = args.catalog_root or settings.catalog_root
+    if args.catalog_root:
+        settings = settings.model_copy(update={"catalog_root": args.catalog_root})
     try:
         summary = export(
             args.format,
             args.out,
-            root,
+            settings.catalog(),
             where=args.where,
-            storage_options=settings.storage_options(),
+            media=settings.media(),
             link=args.link,
         )
     except QueryUnavailableError as exc:

@@ -25,6 +25,7 @@ from meetstream_catalog.catalog.query import (
     QueryUnavailableError,
     connect,
 )
+from meetstream_catalog.roots import Root
 
 if TYPE_CHECKING:
     import duckdb
@@ -56,33 +57,30 @@ def _where(where: str | None) -> str:
     return f"where ({where})" if where and where.strip() else ""
 
 
-def meetings(
-    root: str, where: str | None = None, storage_options: Mapping[str, Any] | None = None
-) -> Iterator[Meeting]:
+def meetings(root: Root | str, where: str | None = None) -> Iterator[Meeting]:
     """Meetings with archived audio, one at a time in bot_id order, streamed from the
     catalog: media and speech rows come as two ordered record-batch streams.
 
     Raises QueryError (one line) when the catalog or `where` cannot be read, and
     QueryUnavailableError when DuckDB is not installed.
     """
-    db = require_duckdb()
-    opts = dict(storage_options or {})
+    db, root = require_duckdb(), Root.at(root)
     # `where` is the user's own SQL, as in `meetstream-catalog query`: it runs in an
     # in-memory DuckDB over read-only views of the catalog, with nothing else to reach.
     chosen = f"(select bot_id from bots {_where(where)})"  # noqa: S608
     try:
-        con = connect(root, opts)
+        con = connect(root)
         bots = con.sql(
             f"select bot_id, platform, cast(meeting_date as varchar) from bots {_where(where)} "  # noqa: S608
             "order by bot_id"
         ).fetchall()
         media = _Grouped(
-            connect(root, opts),
+            connect(root),
             f"select * from media where bot_id in {chosen} and kind <> 'webcam' "  # noqa: S608
             "and kind <> 'screenshare' order by bot_id, kind, stream_id, segment_index",
         )
         speech = _Grouped(
-            connect(root, opts),
+            connect(root),
             f"select * from speech where bot_id in {chosen} order by bot_id, turn_index",  # noqa: S608
         )
     except db.Error as exc:

@@ -22,6 +22,7 @@ from meetstream_catalog.export.meetings import (
     speaker_labels,
     wav_info,
 )
+from meetstream_catalog.roots import Root
 
 Format = Literal["lhotse", "audiofolder", "rttm"]
 FORMATS: tuple[Format, ...] = ("lhotse", "audiofolder", "rttm")
@@ -121,19 +122,24 @@ def _rttm(m: Meeting, out: Path, s: ExportSummary) -> None:
 def export(
     fmt: Format,
     out: str,
-    root: str,
+    root: Root | str,
     *,
     where: str | None = None,
-    storage_options: Mapping[str, Any] | None = None,
+    media: Root | None = None,
     link: bool = False,
 ) -> ExportSummary:
     """Write `fmt` under the local directory `out`; returns counts. Media may be on s3://.
+
+    `root` is the catalog; the archived files it lists are opened with the storage options
+    of `media` (the media root), or the catalog root's when `media` has none (not given, or
+    local while the files' URIs are on S3).
 
     Raises QueryUnavailableError (before writing anything) when DuckDB is not installed,
     QueryError when the catalog or `where` cannot be read.
     """
     require_duckdb()
-    opts = dict(storage_options or {})
+    root = Root.at(root)
+    opts = dict(media.options if media is not None and media.options else root.options)
     target = Path(out)
     target.mkdir(parents=True, exist_ok=True)
     summary = ExportSummary(fmt)
@@ -147,7 +153,7 @@ def export(
     elif fmt == "audiofolder":
         meta = (target / "metadata.jsonl").open("w", encoding="utf-8")
     try:
-        for m in meetings(root, where, opts):
+        for m in meetings(root, where):
             summary.meetings += 1
             if lhotse is not None:
                 _lhotse(m, lhotse, summary, opts)

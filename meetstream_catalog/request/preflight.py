@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -23,6 +22,7 @@ from fsspec.core import url_to_fs
 
 from meetstream_catalog.redaction import redact
 from meetstream_catalog.request.meeting import MeetingRequest, as_utc
+from meetstream_catalog.roots import Root
 from meetstream_catalog.settings import MissingApiKeyError, Settings
 
 JOIN_GRACE = dt.timedelta(minutes=5)
@@ -79,25 +79,25 @@ def _api_key(settings: Settings) -> str:
         raise PreflightError(str(exc)) from None
 
 
-def check_root(root: str, *, setting: str, storage_options: Mapping[str, Any]) -> None:
+def check_root(root: Root, *, setting: str) -> None:
     """Write and delete a small probe object under `root` (creating it if needed)."""
     try:
-        fs, base = url_to_fs(root, **_probe_options(root, storage_options))
+        fs, base = url_to_fs(root.url, **_probe_options(root))
         probe = f"{str(base).rstrip('/')}/.meetstream-probe-{uuid.uuid4().hex}"
         fs.makedirs(str(base), exist_ok=True)
         fs.pipe_file(probe, b"probe")
         fs.rm_file(probe)
     except Exception as exc:  # noqa: BLE001 - any failure means "this root will not work"
         raise PreflightError(
-            f"cannot write to {root} ({_describe(exc)}): set {setting} to a writable "
+            f"cannot write to {root.url} ({_describe(exc)}): set {setting} to a writable "
             "path or s3:// URL (and AWS credentials, MEETSTREAM_S3_ENDPOINT_URL for S3)"
         ) from None
 
 
-def _probe_options(root: str, storage_options: Mapping[str, Any]) -> dict[str, Any]:
+def _probe_options(root: Root) -> dict[str, Any]:
     """One try with short timeouts: the probe must answer in seconds."""
-    options = dict(storage_options)
-    if root.startswith("s3://"):
+    options = dict(root.options)
+    if root.url.startswith("s3://"):
         config = dict(options.get("config_kwargs") or {})
         config.update(
             connect_timeout=5, read_timeout=10, retries={"max_attempts": 1, "mode": "standard"}
@@ -114,8 +114,8 @@ def _describe(exc: BaseException) -> str:
 async def preflight(
     settings: Settings,
     *,
-    media_root: str,
-    catalog_root: str,
+    media_root: Root,
+    catalog_root: Root,
     request: MeetingRequest | None = None,
     http: httpx.AsyncClient | None = None,
 ) -> None:
@@ -123,10 +123,9 @@ async def preflight(
     if request is not None:
         check_join_at(request)
     _api_key(settings)
-    options = settings.storage_options()
     for root, setting in (
         (media_root, "MEETSTREAM_MEDIA_ROOT"),
         (catalog_root, "MEETSTREAM_CATALOG_ROOT"),
     ):
-        await asyncio.to_thread(check_root, root, setting=setting, storage_options=options)
+        await asyncio.to_thread(check_root, root, setting=setting)
     await check_api(settings, http=http)

@@ -18,7 +18,8 @@ from typing import Any, cast
 import uvicorn
 
 from meetstream_catalog.catalog.events import append_events, event_row
-from meetstream_catalog.settings import Settings, resolve_root
+from meetstream_catalog.roots import Root
+from meetstream_catalog.settings import Settings
 from meetstream_catalog.webhooks.app import PATH, ReceiverConfig, create_app
 
 SECRET_BLOCK = "meetstream-webhook-secret"  # noqa: S105 - a block name, not a secret
@@ -59,10 +60,10 @@ def _emit(event: str, resource: Mapping[str, str], payload: Mapping[str, Any]) -
     emit_event(event=event, resource=dict(resource), payload=dict(payload))
 
 
-def _recorder(root: str, options: Mapping[str, Any]) -> Callable[[list[dict[str, Any]]], None]:
+def _recorder(root: Root) -> Callable[[list[dict[str, Any]]], None]:
     def record(rows: list[dict[str, Any]]) -> None:
         now = dt.datetime.now(dt.UTC)
-        append_events(root, [event_row(r, now) for r in rows], options)
+        append_events(root, [event_row(r, now) for r in rows])
 
     return record
 
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         window_seconds=args.window_seconds,
         emit=_emit,
-        record=_recorder(resolve_root(settings.catalog_root), settings.storage_options()),
+        record=_recorder(settings.catalog()),
     )
     signed = "signatures checked" if secret else "NO SECRET: unsigned deliveries accepted"
     print(f"MeetStream webhook receiver on http://{args.host}:{args.port}{PATH} ({signed})")

@@ -27,6 +27,7 @@ def write(root: str, bot_id: str, tag: str, options: dict[str, object] | None) -
     from meetstream_catalog.catalog import write_bot
     from meetstream_catalog.catalog.join import ParticipantRow
     from meetstream_catalog.catalog.records import BotRecord
+    from meetstream_catalog.roots import Root
 
     n = media_count(bot_id)
     media = [
@@ -52,7 +53,7 @@ def write(root: str, bot_id: str, tag: str, options: dict[str, object] | None) -
         for i in range(n)
     ]
     bot = BotRecord(bot_id=bot_id, meeting_date=DAY, run_id=tag)
-    write_bot(root, bot=bot, media=media, participants=people, storage_options=options)
+    write_bot(Root(root, options or {}), bot=bot, media=media, participants=people)
 
 
 def main() -> None:

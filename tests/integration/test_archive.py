@@ -31,6 +31,7 @@ from meetstream_catalog.archive.plan import (
     storage_key,
 )
 from meetstream_catalog.archive.storage import open_root
+from meetstream_catalog.roots import Root
 
 BOT = "6667fd0c-0165-471a-a880-06a1180be377"
 BUCKET = "media-archive"
@@ -144,7 +145,7 @@ def moto_endpoint() -> Iterator[str]:
 
 
 def _s3_options(endpoint: str) -> dict[str, object]:
-    # The shape Settings.storage_options() produces; credentials come from AWS_* variables.
+    # The options Settings.media() gives an s3:// root; credentials come from AWS_* variables.
     return {"client_kwargs": {"endpoint_url": endpoint}}
 
 
@@ -188,13 +189,13 @@ def _payload(size: int) -> bytes:
 
 
 def _stored(media_root: str, options: dict[str, object], key: str) -> bytes | None:
-    storage = open_root(media_root, options)
+    storage = open_root(Root(media_root, options))
     return None if storage.size_of(key) is None else storage.fs.cat_file(storage.full_path(key))
 
 
 def _leftovers(media_root: str, options: dict[str, object]) -> list[str]:
     """Temporary files (local) or unfinished multipart uploads (S3) that were left behind."""
-    storage = open_root(media_root, options)
+    storage = open_root(Root(media_root, options))
     if storage.is_local:
         return [p.name for p in Path(storage.path).rglob("*.part")]
     return [u["Key"] for u in storage.fs.list_multipart_uploads(BUCKET)]
@@ -207,8 +208,8 @@ async def _archive(
     root: tuple[str, dict[str, object]],
     **kw: object,
 ) -> ArchivedMedia:
-    return await archive_file(item, fetch_url=urls, http=http, media_root=root[0],
-                              storage_options=root[1], **kw)  # type: ignore[arg-type]  # fmt: skip
+    return await archive_file(item, fetch_url=urls, http=http, media_root=Root(*root),
+                              **kw)  # type: ignore[arg-type]  # fmt: skip
 
 
 async def test_a_file_is_archived_with_its_size_and_sha256(media, http, root) -> None:
@@ -365,8 +366,8 @@ async def test_archive_all_finishes_the_others_then_names_the_failures(media, ht
         return media.url((item.participant_name or "").replace("/", "_"), "t")
 
     with pytest.raises(ArchiveBatchError) as err:
-        await archive_all(items, fetch_url_for=fetch_url_for, http=http, media_root=root[0],
-                          storage_options=root[1], concurrency=2)  # fmt: skip
+        await archive_all(items, fetch_url_for=fetch_url_for, http=http, media_root=Root(*root),
+                          concurrency=2)  # fmt: skip
     assert [m.participant_name for m in err.value.archived] == names[:3]
     assert [item.participant_name for item, _ in err.value.failures] == ["Bob"]
     assert "'Bob'" in str(err.value)
@@ -381,7 +382,7 @@ async def test_a_large_file_is_archived_with_bounded_memory(media, http, tmp_pat
     tracemalloc.start()
     try:
         result = await archive_file(_item(), fetch_url=Urls(media, "big"), http=http,
-                                    media_root=str(tmp_path / "m"))  # fmt: skip
+                                    media_root=Root(str(tmp_path / "m")))  # fmt: skip
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -29,6 +29,7 @@ from serial_moto import serial_moto
 from meetstream_catalog.catalog import read_table
 from meetstream_catalog.catalog.maintenance import maintain
 from meetstream_catalog.catalog.schema import CAPTURE_TABLES
+from meetstream_catalog.roots import Root
 
 WRITER = str(Path(__file__).with_name("catalog_writer.py"))
 
@@ -51,7 +52,7 @@ def finish(procs: Sequence[subprocess.Popen[str]]) -> None:
 
 
 def tables(root: str, options: dict[str, Any] | None = None) -> dict[str, pd.DataFrame]:
-    return {t: read_table(t, root, storage_options=options) for t in CAPTURE_TABLES}
+    return {t: read_table(t, Root(root, options or {})) for t in CAPTURE_TABLES}
 
 
 def assert_exact(found: dict[str, pd.DataFrame], bots: set[str]) -> None:

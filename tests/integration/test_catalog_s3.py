@@ -24,6 +24,7 @@ from meetstream_catalog.catalog.join import ParticipantRow
 from meetstream_catalog.catalog.maintenance import maintain
 from meetstream_catalog.catalog.records import BotRecord
 from meetstream_catalog.catalog.schema import CAPTURE_TABLES
+from meetstream_catalog.roots import Root
 
 DAY = dt.date(2025, 3, 14)
 OTHER_DAY = dt.date(2025, 3, 15)
@@ -72,16 +73,15 @@ def write(options: dict[str, Any], bot_id: str, day: dt.date = DAY, n: int = 2) 
         )
     ]
     write_bot(
-        ROOT,
+        Root(ROOT, options),
         bot=BotRecord(bot_id=bot_id, meeting_date=day),
         media=media_of(bot_id, n),
         participants=people,
-        storage_options=options,
     )
 
 
 def counts(options: dict[str, Any]) -> dict[str, int]:
-    return {t: len(read_table(t, ROOT, storage_options=options)) for t in CAPTURE_TABLES}
+    return {t: len(read_table(t, Root(ROOT, options))) for t in CAPTURE_TABLES}
 
 
 def test_round_trip_on_s3_uses_the_same_layout(options: dict[str, Any]) -> None:
@@ -91,8 +91,8 @@ def test_round_trip_on_s3_uses_the_same_layout(options: dict[str, Any]) -> None:
     assert fs.exists(f"{ROOT[5:]}/media/_delta_log/00000000000000000000.json")
     assert fs.glob(f"{ROOT[5:]}/media/meeting_date=2025-03-14/*.parquet")
     assert counts(options) == {"bots": 1, "media": 2, "participants": 1, "speech": 0}
-    assert dataset("media", ROOT, options).count_rows() == 2
-    assert existing_media_checksums(ROOT, "b1", options) == {
+    assert dataset("media", Root(ROOT, options)).count_rows() == 2
+    assert existing_media_checksums(Root(ROOT, options), "b1") == {
         "b1/0.webm": "0" * 64,
         "b1/1.webm": "1" * 64,
     }
@@ -106,7 +106,7 @@ def test_rewrites_and_date_moves_leave_exactly_the_new_rows(options: dict[str, A
     write(options, "b1", DAY, n=3)
     write(options, "b2", DAY, n=1)
     write(options, "b1", OTHER_DAY, n=2)
-    media = read_table("media", ROOT, storage_options=options)
+    media = read_table("media", Root(ROOT, options))
     assert media.groupby(["bot_id", "meeting_date"]).size().to_dict() == {
         ("b1", OTHER_DAY): 2,
         ("b2", DAY): 1,
@@ -127,8 +127,8 @@ def test_recapture_after_maintenance_on_s3(options: dict[str, Any]) -> None:
     for bot in ("b1", "b2", "b3"):
         write(options, bot, n=2)
     for name in ("bot.joining", "bot.done"):  # the webhook receiver's appends
-        append_events(ROOT, [event_row({"bot_id": "b1", "event": name}, now)], options)
-    reports = maintain(ROOT, retention_days=0, storage_options=options)
+        append_events(Root(ROOT, options), [event_row({"bot_id": "b1", "event": name}, now)])
+    reports = maintain(Root(ROOT, options), retention_days=0)
     assert {r.table: r.files_compacted for r in reports} == {
         "bots": 3,
         "media": 3,
@@ -136,11 +136,11 @@ def test_recapture_after_maintenance_on_s3(options: dict[str, Any]) -> None:
         "speech": 0,  # never written here: maintenance of an absent table is a no-op
         "bot_events": 2,
     }
-    assert len(read_table("bot_events", ROOT, storage_options=options)) == 2
+    assert len(read_table("bot_events", Root(ROOT, options))) == 2
     write(options, "b1", n=1)
-    media = read_table("media", ROOT, storage_options=options)
+    media = read_table("media", Root(ROOT, options))
     assert media.groupby("bot_id").size().to_dict() == {"b1": 1, "b2": 2, "b3": 2}
-    table = open_table("media", ROOT, storage_options=options)
+    table = open_table("media", Root(ROOT, options))
     assert table is not None
     assert [c["operation"] for c in table.history(4)][1:] == [
         "VACUUM END",

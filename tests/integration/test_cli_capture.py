@@ -212,7 +212,8 @@ def _has_bot(api_url: str, link: str) -> bool:
 
 def test_a_writable_s3_root_passes_the_probe(moto_endpoint: str, s3_bucket: str) -> None:
     from meetstream_catalog.request.preflight import check_root
+    from meetstream_catalog.roots import Root
 
     options = {"client_kwargs": {"endpoint_url": moto_endpoint}}
-    check_root(f"s3://{s3_bucket}/media", setting="MEETSTREAM_MEDIA_ROOT", storage_options=options)
-    check_root(f"s3://{s3_bucket}/catalog", setting="X", storage_options=options)
+    check_root(Root(f"s3://{s3_bucket}/media", options), setting="MEETSTREAM_MEDIA_ROOT")
+    check_root(Root(f"s3://{s3_bucket}/catalog", options), setting="X")

@@ -25,6 +25,7 @@ from meetstream_catalog.catalog import write_bot
 from meetstream_catalog.catalog.records import bot_record
 from meetstream_catalog.catalog.speech import SpeechRow
 from meetstream_catalog.cli.main import main
+from meetstream_catalog.roots import Root
 from tests.integration.test_export import require
 
 BOT = "6e0f6a8e-1111-4bbb-8ccc-000000000001"
@@ -93,7 +94,7 @@ def s3_catalog(
         for i, (name, start, end) in enumerate(TURNS)
     ]  # fmt: skip
     bot = bot_record(bot_id=BOT, platform="zoom", outcome="captured", created_at=DAY, media=media)
-    write_bot(root, bot=bot, media=media, participants=[], speech=turns, storage_options=options)
+    write_bot(Root(root, options), bot=bot, media=media, participants=[], speech=turns)
     monkeypatch.setenv("MEETSTREAM_S3_ENDPOINT_URL", moto_endpoint)
     return root, blobs
 

@@ -15,6 +15,7 @@ from meetstream_catalog.catalog import query, read_table, write_bot
 from meetstream_catalog.catalog.join import ParticipantRow
 from meetstream_catalog.catalog.records import BotRecord
 from meetstream_catalog.cli.main import main
+from meetstream_catalog.roots import Root
 
 DAYS = (dt.date(2025, 3, 14), dt.date(2025, 3, 15))
 
@@ -33,7 +34,7 @@ def fill(root: str, options: dict[str, Any] | None) -> None:
             bot_id=bot_id, participant_key="ann", participant_name="Ann", match="both"
         )
         bot = BotRecord(bot_id=bot_id, meeting_date=day, platform="zoom")
-        write_bot(root, bot=bot, media=[], participants=[person], storage_options=options)
+        write_bot(Root(root, options or {}), bot=bot, media=[], participants=[person])
 
 
 @pytest.fixture
@@ -50,10 +51,9 @@ def test_read_table_filters_give_the_same_rows_on_s3_and_local(roots: dict[str, 
     for kind, (root, options) in roots.items():
         frame = read_table(
             "participants",
-            root,
+            Root(root, options or {}),
             filters=[("meeting_date", "=", "2025-03-15"), ("participant_name", "=", "Ann")],
             columns=["bot_id", "meeting_date"],
-            storage_options=options,
         )
         seen[kind] = frame.to_dict("records")
     assert seen["s3"] == seen["local"] == [{"bot_id": "bot-1", "meeting_date": DAYS[1]}]
@@ -66,12 +66,10 @@ def test_a_partition_filter_skips_other_days_on_s3(
     fs = s3fs.S3FileSystem(**options)
     for path in fs.glob(f"{root[5:]}/bots/meeting_date=2025-03-15/*.parquet"):
         fs.pipe_file(path, b"garbage")  # reading this partition would now fail
-    frame = read_table(
-        "bots", root, filters=[("meeting_date", "<=", "2025-03-14")], storage_options=options
-    )
+    frame = read_table("bots", Root(root, options), filters=[("meeting_date", "<=", "2025-03-14")])
     assert sorted(frame["bot_id"]) == ["bot-0"]
     sql = "select bot_id from bots where meeting_date = date '2025-03-14'"
-    assert query.run_query(sql, root, options).to_pylist() == [{"bot_id": "bot-0"}]
+    assert query.run_query(sql, Root(root, options)).to_pylist() == [{"bot_id": "bot-0"}]
 
 
 def test_query_and_tables_commands_work_on_s3_from_settings(

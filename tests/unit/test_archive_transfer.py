@@ -10,6 +10,7 @@ import pytest
 from meetstream_catalog.archive import archive_file
 from meetstream_catalog.archive.files import MediaFile
 from meetstream_catalog.archive.plan import ArchiveError, storage_key
+from meetstream_catalog.roots import Root
 
 ITEM = MediaFile(bot_id="b1", kind="audio", participant_name="Jane", stream_id="j1",
                  key=storage_key("b1", "audio", "Jane", "j1", 0, "j.webm"))  # fmt: skip
@@ -38,7 +39,7 @@ async def test_a_body_that_disagrees_with_content_range_is_refused(tmp_path: Pat
     # it starts at our offset (0), so the announced total (20) is checked against 10 bytes.
     async with _client(httpx.MockTransport(handler)) as http:
         with pytest.raises(ArchiveError, match="announced 20") as err:
-            await archive_file(ITEM, fetch_url=_fetch, http=http, media_root=str(tmp_path))
+            await archive_file(ITEM, fetch_url=_fetch, http=http, media_root=Root(str(tmp_path)))
     assert "secret" not in str(err.value)
     assert _files(tmp_path) == []  # neither the final file nor a temporary one
 
@@ -46,7 +47,7 @@ async def test_a_body_that_disagrees_with_content_range_is_refused(tmp_path: Pat
 async def test_an_unexpected_status_is_a_clear_error_without_the_url(tmp_path: Path) -> None:
     async with _client(httpx.MockTransport(lambda r: httpx.Response(400))) as http:
         with pytest.raises(ArchiveError, match="unexpected HTTP 400") as err:
-            await archive_file(ITEM, fetch_url=_fetch, http=http, media_root=str(tmp_path))
+            await archive_file(ITEM, fetch_url=_fetch, http=http, media_root=Root(str(tmp_path)))
     assert "X-Amz" not in str(err.value)
     assert "'Jane'" in str(err.value)
 
@@ -60,7 +61,7 @@ async def test_repeated_expiry_gives_up_after_max_refreshes(tmp_path: Path) -> N
 
     async with _client(httpx.MockTransport(lambda r: httpx.Response(403))) as http:
         with pytest.raises(ArchiveError, match="expiring") as err:
-            await archive_file(ITEM, fetch_url=fetch, http=http, media_root=str(tmp_path),
+            await archive_file(ITEM, fetch_url=fetch, http=http, media_root=Root(str(tmp_path)),
                                max_refreshes=2)  # fmt: skip
     assert calls == [False, True, True]
     assert "Re-run the flow" in str(err.value)

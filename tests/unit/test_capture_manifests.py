@@ -95,6 +95,7 @@ def test_the_bot_itself_is_not_catalogued_as_an_attendee(tmp_path: Any) -> None:
     from meetstream_catalog.meetstream.manifests import Manifests
     from meetstream_catalog.meetstream.models import AudioManifest, MeetingParticipant
     from meetstream_catalog.request import MeetingRequest
+    from meetstream_catalog.roots import Root
     from meetstream_catalog.settings import Settings
 
     bot = MeetingParticipant.model_validate({"displayName": "Recorder  Bot"})
@@ -102,8 +103,8 @@ def test_the_bot_itself_is_not_catalogued_as_an_attendee(tmp_path: Any) -> None:
     job = CaptureJob.for_request(
         MeetingRequest(meeting_link="https://zoom.us/j/1", bot_name="recorder bot"),
         key="k",
-        media_root=str(tmp_path / "media"),
-        catalog_root=str(tmp_path),
+        media_root=Root(str(tmp_path / "media")),
+        catalog_root=Root(str(tmp_path)),
         settings=Settings(),
     )
     left = BotLeft(BotState.STOPPED, "zoom", None, None, dt.datetime.now(dt.UTC))

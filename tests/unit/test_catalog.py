@@ -25,7 +25,6 @@ from meetstream_catalog.catalog import (
     TABLE_PROPERTIES,
     bot_record,
     dataset,
-    delta_storage_options,
     existing_media_checksums,
     read_table,
     retry_conflicts,
@@ -45,6 +44,7 @@ from meetstream_catalog.catalog.schema import (
 from meetstream_catalog.catalog.speech import SpeechRow
 from meetstream_catalog.meetstream.models import AudioManifest
 from meetstream_catalog.redaction import redact_link
+from meetstream_catalog.roots import Root
 
 DAY = dt.date(2025, 3, 14)
 OTHER_DAY = dt.date(2025, 3, 15)
@@ -310,7 +310,8 @@ def _queued_while_committer_busy(root: str, jobs: list[Callable[[], None]]) -> l
     queue; release it; return the errors the jobs raised."""
     from meetstream_catalog.catalog import group_commit
 
-    key = (root, json.dumps(delta_storage_options(None, root), sort_keys=True))
+    at = Root(root)
+    key = (at.url, json.dumps(at.delta_options(), sort_keys=True))
     errors: list[str] = []
 
     def run(job: Callable[[], None]) -> None:
@@ -343,8 +344,7 @@ def test_bots_queued_together_share_one_commit_per_table(root: str) -> None:
 def test_one_bad_bot_in_a_group_fails_alone(root: str) -> None:
     from meetstream_catalog.catalog.group_commit import commit_bot
 
-    options = delta_storage_options(None, root)
-    bad = functools.partial(commit_bot, root, options, "bad", {"bots": pa.table({"x": [1]})})
+    bad = functools.partial(commit_bot, Root(root), "bad", {"bots": pa.table({"x": [1]})})
     jobs = [bad, *(functools.partial(write, root, b) for b in ("ok1", "ok2"))]
     errors = _queued_while_committer_busy(root, jobs)
     assert len(errors) == 1
@@ -465,14 +465,14 @@ def test_one_settings_dict_feeds_s3fs_and_delta_rs(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "id")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
     options = {"client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}}
-    assert delta_storage_options(options, "s3://b/c") == {
+    assert Root("s3://b/c", options).delta_options() == {
         "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
         "AWS_ALLOW_HTTP": "true",
         "AWS_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "id",
         "AWS_SECRET_ACCESS_KEY": "secret",
     }
-    assert delta_storage_options(options, "/tmp/catalog") is None
+    assert Root("/tmp/catalog", options).delta_options() is None
 
 
 def test_bot_record_derives_date_counts_and_redacts() -> None:
@@ -562,8 +562,8 @@ def events_of(bot_id: str, *names: str) -> list[dict[str, object]]:
 def test_webhook_events_are_a_delta_table_like_the_others(root: str) -> None:
     from meetstream_catalog.catalog.events import append_events
 
-    append_events(root, events_of("b1", "bot.joining", "bot.inmeeting"), None)
-    append_events(root, events_of("b2", "bot.done"), None)
+    append_events(root, events_of("b1", "bot.joining", "bot.inmeeting"))
+    append_events(root, events_of("b2", "bot.done"))
     table = DeltaTable(f"{root}/bot_events")
     assert table.metadata().partition_columns == ["event_date"]
     assert table.metadata().configuration == TABLE_PROPERTIES
@@ -593,7 +593,7 @@ def test_an_event_append_that_lost_a_race_is_retried_once_not_doubled(
         write_deltalake(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(events, "write_deltalake", lose_once)
-    events.append_events(root, events_of("b1", "bot.done"), None)
+    events.append_events(root, events_of("b1", "bot.done"))
     assert len(calls) == 2
     assert read_table("bot_events", root)["event"].tolist() == ["bot.done"]
 
@@ -603,7 +603,7 @@ def test_maintenance_compacts_vacuums_and_checkpoints_the_event_log(root: str) -
     from meetstream_catalog.catalog.maintenance import maintain
 
     for n in range(3):
-        append_events(root, events_of(f"b{n}", "bot.joining", "bot.done"), None)
+        append_events(root, events_of(f"b{n}", "bot.joining", "bot.done"))
     assert len(DeltaTable(f"{root}/bot_events").file_uris()) == 3
 
     reports = {r.table: r for r in maintain(root, retention_days=0)}
@@ -624,9 +624,9 @@ def test_maintenance_gives_an_older_event_log_the_table_properties(root: str) ->
 
     old = pa.Table.from_pylist(events_of("b1", "bot.joining"), TABLE_SCHEMAS["bot_events"])
     write_deltalake(f"{root}/bot_events", old, partition_by=["event_date"])  # the old receiver
-    append_events(root, events_of("b1", "bot.done"), None)  # keeps the table's configuration
+    append_events(root, events_of("b1", "bot.done"))  # keeps the table's configuration
     assert DeltaTable(f"{root}/bot_events").metadata().configuration == {}
     maintain_table("bot_events", root, vacuum=False)
     assert DeltaTable(f"{root}/bot_events").metadata().configuration == TABLE_PROPERTIES
-    append_events(root, events_of("b1", "bot.stopped"), None)
+    append_events(root, events_of("b1", "bot.stopped"))
     assert len(read_table("bot_events", root)) == 3

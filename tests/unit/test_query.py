@@ -115,7 +115,7 @@ def test_webhook_events_are_a_view_and_a_described_table(root: str) -> None:
     from meetstream_catalog.catalog.events import append_events, event_row
 
     received = dt.datetime(2025, 3, 14, 9, tzinfo=dt.UTC)
-    append_events(root, [event_row({"bot_id": "b1", "event": "bot.done"}, received)], None)
+    append_events(root, [event_row({"bot_id": "b1", "event": "bot.done"}, received)])
     sql = "select bot_id, event, event_date from bot_events"
     rows = query.run_query(sql, root).to_pylist()
     assert rows == [{"bot_id": "b1", "event": "bot.done", "event_date": DAY}]

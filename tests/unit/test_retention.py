@@ -13,6 +13,7 @@ from meetstream_catalog import catalog
 from meetstream_catalog.archive.files import ArchivedMedia
 from meetstream_catalog.meetstream.errors import MeetStreamError
 from meetstream_catalog.retention import delete_if_archived, record_deletion, verify_archive
+from meetstream_catalog.roots import Root
 from tests.unit.conftest import FakeAPI
 
 BOT = "bot-ret-1"
@@ -52,7 +53,12 @@ def _bot_row(catalog_root: str) -> dict[str, object]:
 
 async def _run(api: FakeAPI, make_client, catalog_root: str, media_root: str, keys: list[str]):
     return await delete_if_archived(
-        make_client(), BOT, keys, catalog_root=catalog_root, media_root=media_root, now=lambda: WHEN
+        make_client(),
+        BOT,
+        keys,
+        catalog_root=Root(catalog_root),
+        media_root=Root(media_root),
+        now=lambda: WHEN,
     )
 
 
@@ -158,7 +164,9 @@ async def test_a_failed_delete_raises_and_the_row_says_not_deleted(
 def test_an_already_deleted_bot_is_not_deleted_twice(tmp_path: Path) -> None:
     catalog_root, media_root, keys = _archive(tmp_path)
 
-    record_deletion(catalog_root, BOT, WHEN, 3)
-    verdict = verify_archive(BOT, keys, catalog_root=catalog_root, media_root=media_root)
+    record_deletion(Root(catalog_root), BOT, WHEN, 3)
+    verdict = verify_archive(
+        BOT, keys, catalog_root=Root(catalog_root), media_root=Root(media_root)
+    )
     assert not verdict.safe
     assert "already deleted" in verdict.reason

@@ -185,10 +185,11 @@ async def test_accepted_events_are_recorded_in_one_batch(post, sink: Sink) -> No
 
 def test_recorded_events_land_in_the_catalogs_bot_events_table(tmp_path: Path) -> None:
     from meetstream_catalog.catalog import read_table
+    from meetstream_catalog.roots import Root
     from meetstream_catalog.webhooks.server import _recorder
 
     root = str(tmp_path / "catalog")
-    record = _recorder(root, {})
+    record = _recorder(Root(root))
     record([event("bot.joining", status="Joining"), event("bot.done", status="Done")])
     frame = read_table("bot_events", root, filters=[("event_date", "=", NOW.date().isoformat())])
     assert frame["event"].tolist() == ["bot.joining", "bot.done"]
