@@ -11,7 +11,6 @@ the event loop.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_table_artifact
@@ -32,8 +31,8 @@ async def maintain_table(
     vacuum: bool,
     retention_days: float,
     target_file_size: int,
-) -> dict[str, Any]:
-    report = await asyncio.to_thread(
+) -> catalog_maintenance.TableMaintenance:
+    return await asyncio.to_thread(
         catalog_maintenance.maintain_table,
         table,
         catalog_root,
@@ -42,7 +41,6 @@ async def maintain_table(
         retention_days=retention_days,
         target_file_size=target_file_size,
     )
-    return report.as_dict()
 
 
 @flow(name="maintain-catalog")
@@ -52,7 +50,7 @@ async def maintain_catalog(
     vacuum: bool = True,
     vacuum_retention_days: float = catalog_maintenance.DEFAULT_VACUUM_RETENTION_DAYS,
     target_file_size_mib: int = catalog_maintenance.DEFAULT_TARGET_FILE_SIZE // MIB,
-) -> list[dict[str, Any]]:
+) -> list[catalog_maintenance.TableMaintenance]:
     """Compact small files (today's too), vacuum files replaced more than
     `vacuum_retention_days` ago, checkpoint and clean the log of every catalog table.
     Safe while captures commit. Returns one report per table."""
@@ -71,13 +69,13 @@ async def maintain_catalog(
         )
         for name in TABLES
     ]
-    compacted = sum(r["files_compacted"] for r in reports)
-    vacuumed = sum(r["files_vacuumed"] for r in reports)
+    compacted = sum(r.files_compacted for r in reports)
+    vacuumed = sum(r.files_vacuumed for r in reports)
     get_run_logger().info(
         "Catalog maintenance: %d file(s) compacted, %d vacuumed", compacted, vacuumed
     )
     await acreate_table_artifact(
-        table=[{k: ("" if v is None else v) for k, v in r.items()} for r in reports],
+        table=[{k: ("" if v is None else v) for k, v in r.as_dict().items()} for r in reports],
         key="catalog-maintenance",
         description=f"{compacted} small file(s) compacted, {vacuumed} old file(s) vacuumed.",
     )

@@ -286,10 +286,10 @@ def _cpu(fleet: Fleet) -> dict[str, float]:
 def _catalogued(fleet: Fleet) -> list[dict[str, Any]]:
     code = (
         "import json, sys\n"
-        "from meetstream_catalog.catalog import read_table\n"
-        "t = read_table('bots', sys.argv[1],"
-        " columns=['bot_id', 'meeting_link_redacted', 'outcome'],"
-        " storage_options={'client_kwargs': {'endpoint_url': sys.argv[2]}})\n"
+        "from meetstream_catalog import read_table\n"
+        "from meetstream_catalog.roots import Root\n"
+        "root = Root.at(sys.argv[1], s3_endpoint_url=sys.argv[2])\n"
+        "t = read_table('bots', root, columns=['bot_id', 'meeting_link_redacted', 'outcome'])\n"
         "print(json.dumps(t.to_dict('records')))\n"
     )
     done = subprocess.run(
