@@ -32,6 +32,7 @@ from meetstream_catalog.job import CaptureJob, CaptureMode, CaptureResult
 from meetstream_catalog.meetstream.http import Clients, open_clients
 from meetstream_catalog.request import MeetingRequest, idempotency_key
 from meetstream_catalog.settings import Settings
+from tasks.settings import RunSettings
 
 __all__ = ["CaptureFailedError", "capture_meeting", "capture_meetings"]
 
@@ -69,9 +70,9 @@ async def capture_meeting(
     callback = _callback_url(mode, run.settings)
     full = await tasks.resolve_link(request)
     await preflight_once(run, full)
-    active = None if new_bot else await _bot_in_progress(run.settings, full.meeting_link)
+    active = None if new_bot else await _bot_in_progress(run, full.meeting_link)
     key = active.key if active and active.key else None
-    job = _request_job(full, run.settings, key=key, callback_url=callback)
+    job = _request_job(full, run, key=key, callback_url=callback)
     async with open_clients(run.settings) as clients:
         result = await run_meeting(job, clients, bot_id=active.bot_id if active else None)
     await write_artifacts([result], job.catalog_root, key="meeting-capture")
@@ -86,7 +87,7 @@ async def capture_meetings(
     run = await tasks.load_settings()
     callback = _callback_url(mode, run.settings)
     full = [await tasks.resolve_link(r) for r in requests]
-    jobs = [_request_job(r, run.settings, callback_url=callback) for r in full]
+    jobs = [_request_job(r, run, callback_url=callback) for r in full]
     if not jobs:
         return []
     await preflight_once(run, None)
@@ -116,7 +117,7 @@ def _callback_url(mode: CaptureMode, settings: Settings) -> str | None:
 
 def _request_job(
     request: MeetingRequest,
-    settings: Settings,
+    run: RunSettings,
     *,
     key: str | None = None,
     callback_url: str | None = None,
@@ -126,17 +127,17 @@ def _request_job(
     return CaptureJob.for_request(
         request,
         key=key or idempotency_key(request, run_scope=run_id),
-        settings=settings,
-        media_root=settings.media(),
-        catalog_root=settings.catalog(),
+        settings=run.settings,
+        media_root=run.media,
+        catalog_root=run.catalog,
         run_id=run_id,
         callback_url=callback_url,
     )
 
 
-async def _bot_in_progress(settings: Settings, link: str) -> pending.PendingBot | None:
+async def _bot_in_progress(run: RunSettings, link: str) -> pending.PendingBot | None:
     """The bot an earlier run left recording this meeting, if it is inside its deadline."""
-    active = await asyncio.to_thread(pending.active_for, link, settings.catalog())
+    active = await asyncio.to_thread(pending.active_for, link, run.catalog)
     if active is None:
         return None
     until = f"{active.expected_end_at:%H:%M} UTC" if active.expected_end_at else "unknown"

@@ -25,7 +25,7 @@ from meetstream_catalog.catalog import pending
 from meetstream_catalog.catalog.schema import Outcome
 from meetstream_catalog.job import CaptureJob, CaptureResult, leave_deadline_seconds
 from meetstream_catalog.meetstream.http import open_clients
-from meetstream_catalog.settings import Settings
+from tasks.settings import RunSettings
 
 
 def _collect_run_name() -> str:
@@ -37,7 +37,7 @@ async def collect_bot(bot_id: str) -> CaptureResult:
     """Archive and catalogue a bot that already exists (created elsewhere, or by a capture
     that was interrupted) without creating one."""
     run = await tasks.load_settings()
-    root = run.settings.catalog()
+    root = run.catalog
     done = await asyncio.to_thread(pending.finished, bot_id, root)
     if done is not None:  # a duplicate trigger, or a collect of a finished bot
         get_run_logger().info("Bot %s is already catalogued (%s): nothing to do", bot_id, done)
@@ -47,7 +47,7 @@ async def collect_bot(bot_id: str) -> CaptureResult:
     await preflight_once(run, None)
     # What the request said comes from the catalog's in-progress row, or (a bot created
     # elsewhere) from the bot's detail once it has left.
-    job = _bot_job(known, run.settings)
+    job = _bot_job(known, run)
     async with open_clients(run.settings) as clients:
         result = await run_meeting(job, clients, bot_id=bot_id)
     await write_artifacts([result], job.catalog_root, key="bot-collection")
@@ -59,7 +59,7 @@ async def collect_pending(concurrency: int = 50) -> list[CaptureResult]:
     """Collect every bot recorded `in_progress` whose meeting should be over: the bots of
     runs that crashed or were interrupted (and of webhooks that never came)."""
     run = await tasks.load_settings()
-    root = run.settings.catalog()
+    root = run.catalog
     waiting = await asyncio.to_thread(pending.in_progress, root)
     now = dt.datetime.now(dt.UTC)
     overdue = [p for p in waiting if p.overdue(now)]
@@ -85,22 +85,22 @@ async def collect_pending(concurrency: int = 50) -> list[CaptureResult]:
 
         async def one(bot: pending.PendingBot) -> CaptureResult:
             async with gate:
-                return await capture_in_batch(_bot_job(bot, run.settings), clients, bot.bot_id)
+                return await capture_in_batch(_bot_job(bot, run), clients, bot.bot_id)
 
         results = list(await asyncio.gather(*(one(p) for p in due)))
     await write_artifacts(results, root, key="pending-collection")
     return results
 
 
-def _bot_job(known: pending.PendingBot | None, settings: Settings) -> CaptureJob:
+def _bot_job(known: pending.PendingBot | None, run: RunSettings) -> CaptureJob:
     """The job for a bot that exists: what its in-progress row says, if it has one."""
     return CaptureJob(
         key=known.key if known else "",
         meeting_link=known.meeting_link if known else "",
         bot_name=known.bot_name if known else "",
-        media_root=settings.media(),
-        catalog_root=settings.catalog(),
-        settings=settings,
+        media_root=run.media,
+        catalog_root=run.catalog,
+        settings=run.settings,
         leave_deadline_seconds=leave_deadline_seconds(None),
         custom_attributes=known.custom_attributes if known else {},
         run_id=str(flow_run.get_id()),

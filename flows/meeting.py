@@ -41,13 +41,9 @@ async def preflight_once(run: RunSettings, request: MeetingRequest | None) -> No
     when the CLI already checked)."""
     if run.checked:
         return
-    settings = run.settings
     try:
         await preflight(
-            settings,
-            media_root=settings.media(),
-            catalog_root=settings.catalog(),
-            request=request,
+            run.settings, media_root=run.media, catalog_root=run.catalog, request=request
         )
     except PreflightError as exc:
         raise CaptureFailedError(str(exc)) from None

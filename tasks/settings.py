@@ -18,6 +18,7 @@ from prefect.blocks.system import Secret
 from pydantic import SecretStr
 
 from meetstream_catalog.request import MeetingRequest
+from meetstream_catalog.roots import Root
 from meetstream_catalog.settings import Settings
 
 SECRET_BLOCK = "meetstream-api-key"  # noqa: S105 - a block name, not a secret
@@ -25,10 +26,17 @@ SECRET_BLOCK = "meetstream-api-key"  # noqa: S105 - a block name, not a secret
 
 @dataclass(frozen=True)
 class RunSettings:
-    """The settings of one run, and whether the edge that built them already checked them."""
+    """The settings of one run, its two storage roots (derived once, here), and whether the
+    edge that built them already checked them."""
 
     settings: Settings
+    media: Root
+    catalog: Root
     checked: bool = False
+
+    @classmethod
+    def of(cls, settings: Settings, *, checked: bool = False) -> RunSettings:
+        return cls(settings, settings.media(), settings.catalog(), checked)
 
 
 _GIVEN: ContextVar[RunSettings | None] = ContextVar("meetstream_given_settings", default=None)
@@ -37,7 +45,7 @@ _GIVEN: ContextVar[RunSettings | None] = ContextVar("meetstream_given_settings",
 @contextmanager
 def use_settings(settings: Settings, *, checked: bool) -> Iterator[None]:
     """Flows started inside this block use `settings` (checked: preflight already ran)."""
-    token = _GIVEN.set(RunSettings(settings, checked))
+    token = _GIVEN.set(RunSettings.of(settings, checked=checked))
     try:
         yield
     finally:
@@ -49,7 +57,7 @@ async def load_settings() -> RunSettings:
     from the `meetstream-api-key` Secret block."""
     if (given := _GIVEN.get()) is not None:
         return given
-    return RunSettings(await with_secret_key(Settings()))
+    return RunSettings.of(await with_secret_key(Settings()))
 
 
 async def with_secret_key(settings: Settings) -> Settings:
