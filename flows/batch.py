@@ -26,6 +26,7 @@ import tasks
 from flows.capture import capture_meetings
 from meetstream_catalog.request import MeetingRequest, as_utc, idempotency_key, meeting_list
 from meetstream_catalog.roots import Root
+from tasks.settings import LINK_SECRET
 
 SINGLE_MEETING_DEPLOYMENT = "capture-meeting/capture-meeting"
 MEETINGS_DEPLOYMENT = "capture-meetings/capture-meetings"
@@ -119,7 +120,7 @@ async def _submit(chunk: list[MeetingRequest], concurrency: int) -> list[dict[st
 async def _hide_link(request: MeetingRequest, key: str) -> MeetingRequest:
     if request.full_link is None:
         return request
-    name = f"meetstream-link-{key}"
+    name = LINK_SECRET.format(key=key)
     await Secret(value=request.full_link).asave(name, overwrite=True)
     return request.model_copy(update={"link_secret": name})
 

@@ -22,14 +22,17 @@ import tasks
 from flows.meeting import (
     CaptureFailedError,
     capture_in_batch,
+    finish,
+    finish_many,
     preflight_once,
-    raise_if_failed,
     run_meeting,
     write_artifacts,
 )
+from meetstream_catalog import catalogue
 from meetstream_catalog.catalog import pending
 from meetstream_catalog.job import CaptureJob, CaptureMode, CaptureResult
 from meetstream_catalog.meetstream.http import Clients, open_clients
+from meetstream_catalog.redaction import redact
 from meetstream_catalog.request import MeetingRequest, idempotency_key
 from meetstream_catalog.settings import Settings
 from tasks.settings import RunSettings
@@ -70,13 +73,17 @@ async def capture_meeting(
     callback = _callback_url(mode, run.settings)
     full = await tasks.resolve_link(request)
     await preflight_once(run, full)
-    active = None if new_bot else await _bot_in_progress(run, full.meeting_link)
-    key = active.key if active and active.key else None
-    job = _request_job(full, run, key=key, callback_url=callback)
+    resume = None if new_bot else await _same_request(run, full)
+    if resume is not None:
+        job = _request_job(full, run, key=resume.key, callback_url=callback)
+    else:
+        job = _request_job(full, run, callback_url=callback, new_bot=new_bot)
+        await record_intents([job])  # before any create call: see `catalog.intents`
     async with open_clients(run.settings) as clients:
-        result = await run_meeting(job, clients, bot_id=active.bot_id if active else None)
+        result = await run_meeting(job, clients, bot_id=resume.bot_id if resume else None)
     await write_artifacts([result], job.catalog_root, key="meeting-capture")
-    return raise_if_failed(result)
+    # Prefect unwraps a returned State: the caller gets the result, the run its state's name.
+    return finish(result)  # type: ignore[return-value]
 
 
 @flow(name="capture-meetings")
@@ -91,6 +98,7 @@ async def capture_meetings(
     if not jobs:
         return []
     await preflight_once(run, None)
+    await record_intents(jobs)  # one commit for the batch, before any create call
     gate = asyncio.Semaphore(concurrency)
 
     async def one(job: CaptureJob, clients: Clients) -> CaptureResult:
@@ -100,7 +108,7 @@ async def capture_meetings(
     async with open_clients(run.settings) as clients:
         results = list(await asyncio.gather(*(one(j, clients) for j in jobs)))
     await write_artifacts(results, jobs[0].catalog_root, key="capture-summary")
-    return results
+    return finish_many(results)  # type: ignore[return-value]
 
 
 def _callback_url(mode: CaptureMode, settings: Settings) -> str | None:
@@ -121,12 +129,15 @@ def _request_job(
     *,
     key: str | None = None,
     callback_url: str | None = None,
+    new_bot: bool = False,
 ) -> CaptureJob:
-    """The job for a meeting to capture: roots are operator settings, never run parameters."""
+    """The job for a meeting to capture: roots are operator settings, never run parameters.
+    `key`: the one an earlier invocation of the same request used; `new_bot`: a key of this
+    run's own, so MeetStream creates another bot even for a request it has seen."""
     run_id = str(flow_run.get_id())
     return CaptureJob.for_request(
         request,
-        key=key or idempotency_key(request, run_scope=run_id),
+        key=key or idempotency_key(request, run_scope=run_id, new_bot=new_bot),
         settings=run.settings,
         media_root=run.media,
         catalog_root=run.catalog,
@@ -135,18 +146,37 @@ def _request_job(
     )
 
 
-async def _bot_in_progress(run: RunSettings, link: str) -> pending.PendingBot | None:
-    """The bot an earlier run left recording this meeting, if it is inside its deadline."""
-    active = await asyncio.to_thread(pending.active_for, link, run.catalog)
-    if active is None:
+async def record_intents(jobs: list[CaptureJob]) -> None:
+    """Write the jobs' intents before any create call; without them, create nothing."""
+    try:
+        await asyncio.to_thread(catalogue.record_intents, jobs)
+    except Exception as exc:  # noqa: BLE001 - one line, and no bot is created
+        raise CaptureFailedError(
+            f"could not record the capture in the catalog before creating a bot, so none "
+            f"was created: {redact(str(exc))}"
+        ) from None
+
+
+async def _same_request(run: RunSettings, request: MeetingRequest) -> pending.Resume | None:
+    """Where an earlier invocation of this request left off (a crashed or interrupted run)."""
+    resume = await asyncio.to_thread(pending.same_request, request, run.catalog)
+    if resume is None:
         return None
-    until = f"{active.expected_end_at:%H:%M} UTC" if active.expected_end_at else "unknown"
+    link = request.meeting_link
+    if resume.bot_id is None:
+        tasks.progress(
+            "An earlier run of this request was creating a bot for %s when it stopped: "
+            "asking MeetStream for that bot again with the same key (no second bot)",
+            link,
+        )
+        return resume
+    until = f"{resume.expected_end_at:%H:%M} UTC" if resume.expected_end_at else "unknown"
     tasks.progress(
         "Bot %s is already recording %s (expected end %s): resuming it instead of sending "
         "a second bot (--new-bot sends another)",
-        active.bot_id,
+        resume.bot_id,
         link,
         until,
-        bot_id=active.bot_id,
+        bot_id=resume.bot_id,
     )
-    return active
+    return resume

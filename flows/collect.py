@@ -16,16 +16,20 @@ from prefect.runtime import flow_run
 import tasks
 from flows.meeting import (
     capture_in_batch,
+    finish,
+    finish_many,
     preflight_once,
-    raise_if_failed,
     run_meeting,
     write_artifacts,
 )
-from meetstream_catalog.catalog import pending
+from meetstream_catalog.catalog import intents, pending
+from meetstream_catalog.catalog.intents import Intent
 from meetstream_catalog.catalog.schema import Outcome
 from meetstream_catalog.job import CaptureJob, CaptureResult, leave_deadline_seconds
-from meetstream_catalog.meetstream.http import open_clients
-from tasks.settings import RunSettings
+from meetstream_catalog.meetstream.http import Clients, open_clients
+from meetstream_catalog.redaction import redact
+from meetstream_catalog.request import MeetingRequest
+from tasks.settings import LINK_SECRET, RunSettings
 
 
 def _collect_run_name() -> str:
@@ -51,24 +55,28 @@ async def collect_bot(bot_id: str) -> CaptureResult:
     async with open_clients(run.settings) as clients:
         result = await run_meeting(job, clients, bot_id=bot_id)
     await write_artifacts([result], job.catalog_root, key="bot-collection")
-    return raise_if_failed(result)
+    return finish(result)  # type: ignore[return-value]
 
 
 @flow(name="collect-pending")
 async def collect_pending(concurrency: int = 50) -> list[CaptureResult]:
     """Collect every bot recorded `in_progress` whose meeting should be over: the bots of
-    runs that crashed or were interrupted (and of webhooks that never came)."""
+    runs that crashed or were interrupted (and of webhooks that never came). First, a
+    create call whose answer was never recorded (an intent without a bot) is re-sent with
+    its key, so MeetStream names the bot it created, and that bot joins the others."""
     run = await tasks.load_settings()
     root = run.catalog
     waiting = await asyncio.to_thread(pending.in_progress, root)
+    unresolved = await asyncio.to_thread(pending.unresolved, root)
     now = dt.datetime.now(dt.UTC)
-    overdue = [p for p in waiting if p.overdue(now)]
-    others = [p.bot_id for p in waiting if not p.overdue(now)]
-    if not waiting:
+    if not waiting and not unresolved:
         get_run_logger().info("0 in-progress bot(s): nothing to collect")
         return []
     await preflight_once(run, None)
     async with open_clients(run.settings) as clients:
+        waiting += await _resolve(unresolved, run, clients, now)
+        overdue = [p for p in waiting if p.overdue(now)]
+        others = [p.bot_id for p in waiting if not p.overdue(now)]
         # A lost webhook is never resent: ask MeetStream (one status call per bot) whether
         # the others have left, so they are collected now rather than at their expected end.
         left = set(await tasks.bots_that_left(clients, others)) if others else set()
@@ -89,7 +97,87 @@ async def collect_pending(concurrency: int = 50) -> list[CaptureResult]:
 
         results = list(await asyncio.gather(*(one(p) for p in due)))
     await write_artifacts(results, root, key="pending-collection")
-    return results
+    return finish_many(results)  # type: ignore[return-value]
+
+
+async def _resolve(
+    unresolved: list[Intent], run: RunSettings, clients: Clients, now: dt.datetime
+) -> list[pending.PendingBot]:
+    """Re-send each unresolved intent's create call with its key; the bots it names.
+
+    Left alone: intents younger than the create call's own retry budget (their run may
+    still be retrying it: two simultaneous first calls are the one case MeetStream's key
+    does not cover), and those whose link had a passcode that is nowhere to be found (the
+    catalog never keeps it; a fan-out run's Secret block does). Past their deadline,
+    intents are settled as `abandoned` with a warning that names their key.
+    """
+    logger = get_run_logger()
+    settle_after = dt.timedelta(seconds=run.settings.outage_tolerance_seconds + 60)
+    found: list[pending.PendingBot] = []
+    for intent in unresolved:
+        if intent.written_at > now - settle_after:
+            continue
+        if intent.expires_at <= now:
+            logger.warning(
+                "A create call for %s (key %s) was never answered and its meeting is over: "
+                "if MeetStream has a bot for that key, collect it with meetstream-catalog "
+                "collect BOT_ID",
+                intent.meeting_link,
+                intent.key,
+            )
+            await asyncio.to_thread(intents.settle, run.catalog, intent)
+            continue
+        try:
+            request = await tasks.resolve_link(_request(intent))
+        except ValueError:
+            logger.warning(
+                "A create call for %s (key %s) was never answered; its link had a passcode "
+                "this run cannot know: run the same capture again to resolve it",
+                intent.meeting_link,
+                intent.key,
+            )
+            continue
+        job = CaptureJob.for_request(
+            request,
+            key=intent.key,
+            settings=run.settings,
+            media_root=run.media,
+            catalog_root=run.catalog,
+            run_id=str(flow_run.get_id()),
+        )
+        try:
+            bot_id = await tasks.create_bot(job, clients)
+        except Exception as exc:  # noqa: BLE001 - one intent must not stop the others
+            logger.warning(
+                "Re-sending the create call for %s failed: %s",
+                intent.meeting_link,
+                redact(str(exc)),
+            )
+            continue
+        found.append(
+            pending.PendingBot(
+                bot_id=bot_id,
+                key=intent.key,
+                meeting_link=intent.meeting_link,
+                bot_name=intent.bot_name,
+                custom_attributes=intent.custom_attributes,
+                expected_end_at=intent.expires_at,
+            )
+        )
+    return found
+
+
+def _request(intent: Intent) -> MeetingRequest:
+    """The request an intent records; its passcode from the fan-out's Secret block."""
+    return MeetingRequest(
+        meeting_link=intent.meeting_link,
+        link_secret=LINK_SECRET.format(key=intent.key) if intent.link_has_secret else None,
+        bot_name=intent.bot_name,
+        join_at=intent.join_at,
+        max_meeting_minutes=intent.max_meeting_minutes,
+        custom_attributes=intent.custom_attributes,
+        composite_video=intent.composite_video,
+    )
 
 
 def _bot_job(known: pending.PendingBot | None, run: RunSettings) -> CaptureJob:

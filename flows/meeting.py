@@ -16,6 +16,8 @@ from typing import ParamSpec, TypeVar
 from prefect import Task, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
+from prefect.states import Completed
 
 import tasks
 from meetstream_catalog.catalog import report
@@ -117,10 +119,37 @@ async def _record_failure(job: CaptureJob, bot_id: str, reason: str, *, staged: 
         get_run_logger().error("Could not catalogue the failure of bot %s: %s", bot_id, exc)
 
 
-def raise_if_failed(result: CaptureResult) -> CaptureResult:
+def finish(result: CaptureResult) -> State[CaptureResult]:
+    """The flow run's final state for one meeting's result.
+
+    `failed`: the run fails with the reason (a Failed state). `partial` (some files not
+    archived; `collect` completes it) and `error` (the bot's session crashed): Completed,
+    named "Partial", so a Prefect automation can tell it from a clean "Completed".
+    """
     if result.outcome is Outcome.FAILED:
         raise CaptureFailedError(result.reason)
-    return result
+    return _completed([result], result)
+
+
+def finish_many(results: list[CaptureResult]) -> State[list[CaptureResult]]:
+    """A many-meeting run: Completed, named "Partial" if any meeting was not fully
+    captured (failed, partial, error), each listed in its artifacts."""
+    return _completed(results, results)
+
+
+def _completed(results: Sequence[CaptureResult], data: R) -> State[R]:
+    incomplete = [r for r in results if r.outcome in INCOMPLETE]
+    if not incomplete:
+        return Completed(data=data)
+    return Completed(
+        name="Partial",
+        message=f"{len(incomplete)} of {len(results)} meeting(s) not fully captured: "
+        + "; ".join(f"{r.meeting or r.bot_id}: {r.outcome.value}" for r in incomplete[:5]),
+        data=data,
+    )
+
+
+INCOMPLETE = frozenset({Outcome.FAILED, Outcome.PARTIAL, Outcome.ERROR})
 
 
 async def write_artifacts(

@@ -17,26 +17,29 @@ from collections.abc import Sequence
 
 from meetstream_catalog import catalog
 from meetstream_catalog.archive.files import ArchivedMedia
-from meetstream_catalog.catalog import join, speech
+from meetstream_catalog.catalog import intents, join, speech
 from meetstream_catalog.catalog.names import normalize_name
 from meetstream_catalog.catalog.schema import Outcome
 from meetstream_catalog.job import Archived, BotLeft, CaptureJob, CaptureResult
 from meetstream_catalog.meetstream.bot import BotState
 
 
-def outcome_for(state: BotState, archived: Archived) -> tuple[Outcome, str]:
-    """(outcome, reason) for the bots table."""
+def outcome_for(state: BotState, archived: Archived, bot_id: str) -> tuple[Outcome, str]:
+    """(outcome, reason) for the bots table: the reason is one line a person can act on;
+    each missing file is named once, in the bot's `missing_files`."""
     manifests = archived.manifests
     if state is BotState.DENIED:
         return Outcome.DENIED, "The host refused the bot entry."
     if state is BotState.NOT_ALLOWED:
         return Outcome.NOT_ALLOWED, "The bot was never admitted from the waiting room."
     if archived.missing:
-        total = len(archived.media) + len(archived.missing)
-        shown = "; ".join(archived.missing[:3]) + ("; ..." if len(archived.missing) > 3 else "")
-        return Outcome.PARTIAL, (
-            f"{len(archived.missing)} of {total} files not archived ({shown}). "
-            "Collect the bot again to complete it; archived files are not copied twice."
+        missing, total = len(archived.missing), len(archived.media) + len(archived.missing)
+        # A meeting with media of which nothing was archived is not "partial": nothing is safe.
+        outcome = Outcome.PARTIAL if archived.media else Outcome.FAILED
+        return outcome, (
+            f"{missing} of {total} media files not archived (first: {archived.missing[0]}); "
+            f"the list is in missing_files. Complete it with: meetstream-catalog collect "
+            f"{bot_id} (archived files are not copied again)."
         )
     audio_ok = manifests.audio is not None and manifests.audio.available
     video_ok = manifests.video is not None and manifests.video.available
@@ -73,7 +76,7 @@ def catalogue(job: CaptureJob, bot_id: str, left: BotLeft, archived: Archived) -
     participants, turn_rows = speech.attribute(
         bot_id, turns, participants, attendees, timeline_known=manifests.timeline is not None
     )
-    outcome, reason = outcome_for(left.state, archived)
+    outcome, reason = outcome_for(left.state, archived, bot_id)
     record = catalog.bot_record(
         bot_id=bot_id,
         request_id=job.key,
@@ -94,9 +97,43 @@ def catalogue(job: CaptureJob, bot_id: str, left: BotLeft, archived: Archived) -
         run_id=job.run_id,
         speaker_timeline=manifests.timeline_status,
         speech_turns=len(turn_rows) if manifests.timeline is not None else None,
+        missing_files=archived.missing,
     )
     _write(job, record, archived.media, participants, turn_rows)
     return _result(record, missing=len(archived.missing))
+
+
+def record_intents(jobs: Sequence[CaptureJob]) -> None:
+    """Before any create call: append each job's intent (its request and key) in one
+    commit, so a crash from here on leaves something that knows the bot may exist."""
+    now = dt.datetime.now(dt.UTC)
+    catalog_root = jobs[0].catalog_root if jobs else None
+    if catalog_root is not None:
+        intents.record(catalog_root, [_intent(job, now) for job in jobs])
+
+
+def settle_intent(job: CaptureJob, state: intents.IntentState) -> None:
+    """Close the job's intent: MeetStream refused its create call, so no bot exists."""
+    intents.settle(job.catalog_root, _intent(job, dt.datetime.now(dt.UTC)), state)
+
+
+def _intent(job: CaptureJob, now: dt.datetime) -> intents.Intent:
+    request = job.request
+    if request is None:
+        raise ValueError("this job collects an existing bot; it has no request to create one")
+    return intents.Intent(
+        key=job.key,
+        meeting_link=request.meeting_link,
+        link_has_secret=request.full_link is not None,
+        bot_name=request.bot_name,
+        join_at=request.join_at,
+        expires_at=now + dt.timedelta(seconds=job.leave_deadline_seconds),
+        max_meeting_minutes=request.max_meeting_minutes,
+        composite_video=request.composite_video,
+        custom_attributes=dict(request.custom_attributes),
+        run_id=job.run_id,
+        written_at=now,
+    )
 
 
 def catalogue_in_progress(job: CaptureJob, bot_id: str, expected_end: dt.datetime) -> None:

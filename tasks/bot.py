@@ -8,6 +8,7 @@ retries and restart a wait's deadline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 
@@ -15,6 +16,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from meetstream_catalog import capture, catalogue
+from meetstream_catalog.catalog.intents import IntentState
 from meetstream_catalog.job import BotLeft, CaptureJob
 from meetstream_catalog.meetstream.bot import BotStatus
 from meetstream_catalog.meetstream.errors import MeetStreamError
@@ -25,8 +27,20 @@ from tasks.progress import duration, progress
 
 @task(name="create-bot", cache_policy=NO_CACHE)
 async def create_bot(job: CaptureJob, clients: Clients) -> str:
-    """Create (or replay) the bot, then record it as `in_progress` before any wait."""
-    created = await capture.create_bot(clients.api, job)
+    """Create (or replay) the bot, then record it as `in_progress` before any wait.
+
+    The job's intent is in the catalog already (`catalogue.record_intents`, written by the
+    flow before this call): a crash while the call is in flight, or before the row below is
+    committed, leaves an intent that the next invocation re-sends with the same key."""
+    try:
+        created = await capture.create_bot(clients.api, job)
+    except MeetStreamError as exc:
+        if exc.status_code is not None and 400 <= exc.status_code < 500:
+            # Refused, so no bot exists: nobody needs to re-send this intent (if this write
+            # fails, a re-send is refused again: no bot, no cost).
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(catalogue.settle_intent, job, IntentState.REFUSED)
+        raise
     progress(
         "Bot %s %s for %s (%s); if this run stops, resume with: meetstream-catalog collect %s",
         created.bot_id,

@@ -72,6 +72,10 @@ async def with_secret_key(settings: Settings) -> Settings:
     return settings.model_copy(update={"api_key": SecretStr(str(value))})
 
 
+# The Secret block a fan-out run keeps a meeting's full link in, named by its key.
+LINK_SECRET = "meetstream-link-{key}"  # noqa: S105 - a name pattern, not a secret
+
+
 async def resolve_link(request: MeetingRequest) -> MeetingRequest:
     """The request with its full link loaded from its `link_secret` block, if it names one."""
     if not request.link_secret or request.full_link is not None:

@@ -127,7 +127,7 @@ async def _accept(t: Transfer, resp: httpx.Response) -> None:
     if status == 403:
         raise _Expired
     if status in (404, 410):
-        raise MediaGoneError(f"{describe(t.item)}: the media URL answers {status}; it is gone.")
+        raise MediaGoneError(f"{describe(t.item)}: the media URL answers {status}; it is gone")
     if status in (408, 429) or status >= 500:
         raise MediaServerTrouble(
             f"HTTP {status}", parse_retry_after(resp.headers.get("retry-after"))
@@ -149,7 +149,7 @@ async def _accept(t: Transfer, resp: httpx.Response) -> None:
     if status == 416 and t.written:
         await asyncio.to_thread(t.restart)
         raise _Dropped
-    raise ArchiveError(f"{describe(t.item)}: unexpected HTTP {status} from the media URL.")
+    raise ArchiveError(f"{describe(t.item)}: unexpected HTTP {status} from the media URL")
 
 
 async def _attempt(t: Transfer, http: httpx.AsyncClient, url: str, chunk_size: int) -> None:
@@ -168,7 +168,7 @@ async def _attempt(t: Transfer, http: httpx.AsyncClient, url: str, chunk_size: i
     if t.total is not None and t.written != t.total:
         raise ArchiveError(
             f"{describe(t.item)}: received {t.written} bytes but the server announced "
-            f"{t.total}; nothing was published. Re-run the flow."
+            f"{t.total}; nothing was published"
         )
 
 
@@ -207,7 +207,7 @@ async def download(
         if resumes > max_refreshes:
             raise ArchiveError(
                 f"{describe(t.item)}: gave up after {max_refreshes} retries because {kept} "
-                f"({t.written} bytes copied, nothing published). Re-run the flow."
+                f"({t.written} bytes copied, nothing published)"
             )
         raise ResumeNeeded(why, t.written)
 
@@ -215,7 +215,7 @@ async def download(
         last = error.why if isinstance(error, ResumeNeeded) else str(error)
         raise ArchiveError(
             f"{describe(t.item)}: the media server kept failing for {spent.seconds:.0f}s "
-            f"({spent.tries} tries, last {last}); nothing was published."
+            f"({spent.tries} tries, last {last}); nothing was published"
         ) from None
 
     await retrying_async(

@@ -48,7 +48,9 @@ _SLUG_MAX = 48  # + "-" + 8 hex chars keeps every component under ~60 bytes (ASC
 
 
 class ArchiveError(Exception):
-    """A media file could not be archived. Nothing was published at its key; re-run the flow."""
+    """A media file could not be archived; nothing was published at its key. The message
+    names the file once (`describe`) and says why, without a URL or what to do next: the
+    capture's summary says that once, for all its files."""
 
 
 class MediaGoneError(ArchiveError):
@@ -68,20 +70,20 @@ class ArchiveBatchError(ArchiveError):
         self, archived: list[ArchivedMedia], failures: list[tuple[MediaFile, Exception]]
     ) -> None:
         self.archived, self.failures = archived, failures
-        named = "; ".join(self.missing())
         super().__init__(
             f"{len(failures)} of {len(archived) + len(failures)} media files could not be "
-            f"archived ({named}). The others were archived; re-run the flow to retry."
+            f"archived: {'; '.join(self.missing())}"
         )
 
     def missing(self) -> list[str]:
-        """One line per file that could not be archived: which file, and why (no URL)."""
-        return [f"{describe(item)}: {_safe_reason(exc)}" for item, exc in self.failures]
+        """One line per file that could not be archived: which file (once), and why."""
+        return [_file_reason(item, exc) for item, exc in self.failures]
 
 
-def _safe_reason(exc: Exception) -> str:
-    # Our own messages never hold a URL; foreign exceptions might, so only name their type.
-    return str(exc) if isinstance(exc, ArchiveError) else type(exc).__name__
+def _file_reason(item: MediaFile, exc: Exception) -> str:
+    # Our own messages name the file and never hold a URL; foreign exceptions might hold
+    # one, so only their type is named.
+    return str(exc) if isinstance(exc, ArchiveError) else f"{describe(item)}: {type(exc).__name__}"
 
 
 # --- keys: where a file goes, whatever its participant is called ---------------------
@@ -236,6 +238,6 @@ def segment_url(
                 break
     if not url:
         raise MediaGoneError(
-            f"{describe(item)} is no longer in the bot's manifest; it cannot be archived."
+            f"{describe(item)}: no longer in the bot's manifest, so it cannot be archived"
         )
     return url

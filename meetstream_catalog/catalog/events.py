@@ -13,8 +13,7 @@ table properties, and maintenance compacts, vacuums and checkpoints it like them
 Traps guarded against: what a webhook may carry (only whitelisted envelope fields are
 stored, never a URL, a signature or the raw body; text is cut at 500 characters), and an
 append that meets a concurrent commit that changes the table's metadata (maintenance
-giving an older table its properties): appends never conflict with each other, and a
-conflict with anything else is retried like every catalog commit.
+giving an older table its properties): `append_rows` retries it like every catalog commit.
 """
 
 from __future__ import annotations
@@ -23,12 +22,8 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import pyarrow as pa
-from deltalake import write_deltalake
-
-from meetstream_catalog.catalog.commit_retry import retry_conflicts
-from meetstream_catalog.catalog.properties import COMMIT, TABLE_PROPERTIES, WRITER
-from meetstream_catalog.catalog.schema import BOT_EVENTS, PARTITIONS, TABLE_SCHEMAS
+from meetstream_catalog.catalog.append import append_rows
+from meetstream_catalog.catalog.schema import BOT_EVENTS
 from meetstream_catalog.roots import Root
 
 __all__ = ["append_events", "event_row"]
@@ -56,26 +51,7 @@ def append_events(root: Root | str, rows: Sequence[Mapping[str, Any]]) -> None:
 
     Blocking. Raises CatalogConflictError if the commit kept conflicting.
     """
-    if not rows:
-        return
-    data = pa.Table.from_pylist([dict(r) for r in rows], schema=TABLE_SCHEMAS[BOT_EVENTS])
-    root = Root.at(root)
-    uri, options = root.join(BOT_EVENTS), root.delta_options()
-
-    def append() -> None:
-        write_deltalake(
-            uri,
-            data,
-            mode="append",
-            partition_by=[PARTITIONS[BOT_EVENTS]],
-            schema_mode="merge",
-            configuration=TABLE_PROPERTIES,  # applied when this commit creates the table
-            storage_options=options,
-            writer_properties=WRITER,
-            commit_properties=COMMIT,
-        )
-
-    retry_conflicts(append, what=f"catalog table {BOT_EVENTS!r}, {len(rows)} event(s)")
+    append_rows(root, BOT_EVENTS, rows)
 
 
 def _text(value: object) -> str | None:

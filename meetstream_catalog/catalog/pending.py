@@ -1,10 +1,12 @@
-"""Bots that exist but are not catalogued yet: the `in_progress` rows of the `bots` table.
+"""Bots that exist (or may) but are not catalogued yet: `in_progress` rows of the `bots`
+table, and intents (`catalog.intents`) whose create call's answer was never recorded.
 
-A bot is recorded `in_progress` (with its expected end) the moment it is created, so a run
-that crashes or is interrupted leaves a row, not a lost, paid-for bot. This module finds
-those rows: to refuse a second bot for a meeting that already has one inside its deadline,
-and to collect the ones whose meeting should be over (`collect --pending`, the scheduled
-`collect-pending` deployment).
+Before a create call, its intent is appended; once the bot exists it is recorded
+`in_progress` (with its expected end). A run that crashes or is interrupted at any instant
+leaves one of the two, not a lost, paid-for bot. This module finds them: to recognise the
+same request run again (`same_request`: resume its bot, or re-send its create call with
+the same key), and to collect the bots whose meeting should be over (`collect --pending`,
+the scheduled `collect-pending` deployment).
 
 The trap guarded here is the clock: `expected_end_at` is compared as an aware UTC instant,
 and a row without one (written by an older version) counts as overdue.
@@ -19,11 +21,14 @@ from typing import Any
 
 import pandas as pd
 
+from meetstream_catalog.catalog import intents
 from meetstream_catalog.catalog.read import read_table
 from meetstream_catalog.catalog.schema import Outcome
 from meetstream_catalog.redaction import redact_link
+from meetstream_catalog.request import MeetingRequest, request_key
 from meetstream_catalog.roots import Root
 
+_SETTLED_AFTER = dt.timedelta(days=1)
 _COLUMNS = [
     "bot_id",
     "request_id",
@@ -60,19 +65,79 @@ def in_progress(catalog_root: Root) -> list[PendingBot]:
     return [_pending({str(k): v for k, v in row.items()}) for row in rows.to_dict("records")]
 
 
-def active_for(
-    link: str,
-    catalog_root: Root,
-    *,
-    now: dt.datetime | None = None,
-) -> PendingBot | None:
-    """An in-progress bot for this meeting address that is still inside its deadline."""
+@dataclass(frozen=True)
+class Resume:
+    """Where an earlier invocation of the same request left off: the key its create call
+    was sent with, and its bot if one is recorded (None: the answer was never recorded,
+    so the create call is re-sent with the same key and MeetStream replays the bot)."""
+
+    key: str
+    bot_id: str | None = None
+    expected_end_at: dt.datetime | None = None
+
+
+def same_request(
+    request: MeetingRequest, catalog_root: Root, *, now: dt.datetime | None = None
+) -> Resume | None:
+    """The unfinished earlier invocation of this request, if there is one.
+
+    Two invocations are the same request when they carry the same request id; else the same
+    meeting address and join time; else (both "join now") the same meeting address while
+    the earlier one's bot is not catalogued as finished and its deadline (the longest
+    meeting, plus the longest waiting room) has not passed. The recorder's name does not
+    make another request: two bots in one meeting is what `--new-bot` asks for.
+    """
     current = now or dt.datetime.now(dt.UTC)
-    address = redact_link(link)
-    for bot in in_progress(catalog_root):
-        if bot.meeting_link == address and not bot.overdue(current):
-            return bot
+    key = request_key(request)
+    if key is not None:  # the key itself is the request's identity
+        recording, _ = _bots(catalog_root, ("request_id", "==", key))
+        if not recording:
+            return None
+        return Resume(key, recording[0].bot_id, recording[0].expected_end_at)
+    address = redact_link(request.meeting_link)
+    recording, finished_keys = _bots(catalog_root, ("meeting_link_redacted", "==", address))
+    by_key = {bot.key: bot for bot in recording if bot.key}
+    for intent in intents.latest(catalog_root, meeting_link=address):
+        if intent.join_at is None and intent.live(current) and intent.key not in finished_keys:
+            found = by_key.get(intent.key)
+            return Resume(intent.key, found.bot_id if found else None, intent.expires_at)
+    for bot in recording:  # a bot recorded before intents existed
+        if bot.key and not bot.overdue(current):
+            return Resume(bot.key, bot.bot_id, bot.expected_end_at)
     return None
+
+
+def _bots(catalog_root: Root, where: tuple[str, str, str]) -> tuple[list[PendingBot], set[str]]:
+    """The matching bots in progress, and the keys of those that are finished."""
+    rows = read_table("bots", catalog_root, filters=[where], columns=[*_COLUMNS, "outcome"])
+    recording, finished_keys = [], set()
+    for row in rows.to_dict("records"):
+        if row["outcome"] == Outcome.IN_PROGRESS.value:
+            recording.append(_pending({str(k): v for k, v in row.items()}))
+        elif row.get("request_id"):
+            finished_keys.add(str(row["request_id"]))
+    return recording, finished_keys
+
+
+def unresolved(catalog_root: Root, *, now: dt.datetime | None = None) -> list[intents.Intent]:
+    """Intents still `creating` with no `bots` row for their key: a create call whose
+    answer was never recorded (the process died, or the call's outcome was unknown).
+    Those more than a day past their deadline are left out: `collect --pending` settled
+    them as `abandoned` when it first saw them overdue."""
+    current = now or dt.datetime.now(dt.UTC)
+    open_ = [
+        i
+        for i in intents.latest(catalog_root)
+        if i.state is intents.IntentState.CREATING and i.expires_at > current - _SETTLED_AFTER
+    ]
+    if not open_:
+        return []
+    keys = [i.key for i in open_]
+    known = read_table(
+        "bots", catalog_root, filters=[("request_id", "in", keys)], columns=["request_id"]
+    )
+    recorded = set(known["request_id"])
+    return [i for i in open_ if i.key not in recorded]
 
 
 def finished(bot_id: str, catalog_root: Root) -> str | None:

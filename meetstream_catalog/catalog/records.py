@@ -67,6 +67,7 @@ class BotRecord(BaseModel):
     speech_turns: int | None = None
     deleted_at: datetime | None = None
     deleted_objects: int | None = None
+    missing_files: list[str] | None = None  # each file not archived, and why; once each
 
     @field_validator("meeting_link_redacted")
     @classmethod
@@ -103,6 +104,7 @@ def bot_record(
     expected_end_at: datetime | None = None,
     speaker_timeline: str | None = None,
     speech_turns: int | None = None,
+    missing_files: Sequence[str] | None = None,
 ) -> BotRecord:
     """The `bots` row of one capture, with counts and flags from `summarize_bot`.
 
@@ -133,6 +135,7 @@ def bot_record(
         "expected_end_at": expected_end_at,
         "speaker_timeline": speaker_timeline,
         "speech_turns": speech_turns,
+        "missing_files": list(missing_files) if missing_files else None,
         **summarize_bot(audio, video, media).model_dump(),
     }
     return BotRecord.model_validate(fields)

@@ -20,6 +20,7 @@ import pyarrow as pa
 __all__ = [
     "BOT_EVENTS",
     "CAPTURE_TABLES",
+    "INTENTS",
     "PARTITION",
     "PARTITIONS",
     "SCHEMA_VERSION",
@@ -32,12 +33,18 @@ __all__ = [
 SCHEMA_VERSION = 2  # v2: Delta tables, `meeting_date` a real date32 column of the data
 PARTITION = "meeting_date"
 BOT_EVENTS = "bot_events"
+INTENTS = "intents"
 # What one capture writes (`write_bot`): one bot's rows each, partitioned by meeting_date.
 CAPTURE_TABLES = ("bots", "media", "participants", "speech")
-# Every table of the catalog: the webhook receiver's append-only `bot_events` too.
-TABLES = (*CAPTURE_TABLES, BOT_EVENTS)
-# A webhook has no meeting date, only its own time.
-PARTITIONS = {**dict.fromkeys(CAPTURE_TABLES, PARTITION), BOT_EVENTS: "event_date"}
+# Every table of the catalog: the append-only `bot_events` (webhooks) and `intents`
+# (written before each create call) too.
+TABLES = (*CAPTURE_TABLES, BOT_EVENTS, INTENTS)
+# A webhook has no meeting date, only its own time; an intent, the day it was written.
+PARTITIONS = {
+    **dict.fromkeys(CAPTURE_TABLES, PARTITION),
+    BOT_EVENTS: "event_date",
+    INTENTS: "intent_date",
+}
 
 
 class Outcome(enum.StrEnum):
@@ -100,6 +107,8 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
             _f("speech_turns", pa.int64()),
             _f("deleted_at", _TS),
             _f("deleted_objects", pa.int64()),
+            # Issue 18: each file not archived, once ("audio of 'Sam' (segment 0): 403").
+            _f("missing_files", _STRINGS),
         ],
     ),
     "media": pa.schema(
@@ -182,6 +191,24 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
             _f("timestamp", _TS),
             _f("received_at", _TS, nullable=False),
             _f(PARTITIONS[BOT_EVENTS], pa.date32(), nullable=False),
+        ]
+    ),
+    # Appended before every create call (`meetstream_catalog.catalog.intents`).
+    INTENTS: pa.schema(
+        [
+            _f("key", pa.string(), nullable=False),
+            _f("state", pa.string(), nullable=False),
+            _f("meeting_link_redacted", pa.string(), nullable=False),
+            _f("link_has_secret", pa.bool_(), nullable=False),
+            _f("bot_name", pa.string(), nullable=False),
+            _f("join_at", _TS),
+            _f("max_meeting_minutes", pa.int64()),
+            _f("composite_video", pa.bool_()),
+            _f("custom_attributes", pa.string()),
+            _f("expires_at", _TS, nullable=False),
+            _f("run_id", pa.string()),
+            _f("written_at", _TS, nullable=False),
+            _f(PARTITIONS[INTENTS], pa.date32(), nullable=False),
         ]
     ),
 }

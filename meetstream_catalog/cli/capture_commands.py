@@ -28,7 +28,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "capture",
         help="Send a bot into one meeting, wait, archive its media and catalogue it.",
         description="Capture one meeting. Needs MEETSTREAM_API_KEY (and MEETSTREAM_API_URL "
-        "for the simulator). Everything is checked before a bot is created.",
+        "for the simulator). Everything is checked before a bot is created. Running the "
+        "same command again after a crash resumes its bot: it never pays for a second.",
+        epilog=_EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cap.add_argument(
         "meeting_link",
@@ -82,6 +85,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     col = sub.add_parser(
         "collect",
         help="Archive and catalogue an existing bot by id (e.g. after an interrupted capture).",
+        epilog=_EXIT_HELP.replace("captured (webhook", "captured (or nothing to collect; webhook"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     col.add_argument("bot_id", nargs="?", help="The bot id that capture printed (or MeetStream's).")
     col.add_argument(
@@ -91,6 +96,16 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     root_arguments(col)
     col.set_defaults(run=collect)
+
+
+_EXIT_HELP = """exit status:
+  0    captured (webhook mode: the bot is in the meeting; the receiver collects it)
+  1    failed: nothing safe (the reason says why), or a setup error before any bot
+  2    usage error
+  3    partial: some files not archived (listed in the catalog); `collect BOT_ID`
+       completes it. Also a bot whose session crashed (outcome error)
+  4    nothing to archive: the bot was refused, never admitted, or saw no streams
+  130  interrupted (the message names the bot and the command that resumes it)"""
 
 
 def _aware_datetime(text: str) -> dt.datetime:
@@ -110,7 +125,7 @@ def _key_value(text: str) -> tuple[str, str]:
 
 
 def capture(args: argparse.Namespace) -> int:
-    """Run `capture`: 0 when the flow ran, non-zero (one line on stderr) otherwise."""
+    """Run `capture`: its exit status says the outcome (`EXIT_STATUS`)."""
     from pydantic import ValidationError
 
     from meetstream_catalog.request import MeetingRequest
@@ -144,7 +159,7 @@ def capture(args: argparse.Namespace) -> int:
 
 
 def collect(args: argparse.Namespace) -> int:
-    """Run `collect` (one bot, or every pending one): 0 when the flow ran."""
+    """Run `collect` (one bot, or every pending one): its exit status says the outcome."""
     if bool(args.bot_id) == bool(args.pending):
         return error("give a bot id, or --pending (not both)", 2)
 
@@ -209,7 +224,39 @@ def _run_flow(
     from pydantic import TypeAdapter
 
     print(TypeAdapter(object).dump_json(result, indent=2).decode())
-    return 0
+    return exit_status(result)
+
+
+# What `capture` and `collect` exit with, by outcome (README, "Exit status"). Several
+# meetings (`collect --pending`): the first of 1, 3, 4 that any meeting has, else 0.
+EXIT_STATUS = {
+    "captured": 0,
+    "in_progress": 0,  # webhook mode: the bot is in; the receiver collects it
+    "failed": 1,  # nothing safe: see the reason; usage and setup errors are 1 or 2 too
+    "partial": 3,  # some files archived, the others listed: `collect BOT_ID` completes it
+    "error": 3,  # the bot's session crashed: what it recorded is archived
+    "denied": 4,  # no recording to archive: the bot was refused, never admitted,
+    "not_allowed": 4,  # or there were no streams
+    "no_media": 4,
+}
+
+
+def exit_status(result: object) -> int:
+    """The exit status of a flow's result (one meeting, or a list of them); every meeting
+    not captured gets one line on stderr."""
+    from meetstream_catalog.job import CaptureResult
+
+    results = result if isinstance(result, list) else [result]
+    codes = set()
+    for one in results:
+        if not isinstance(one, CaptureResult):
+            continue
+        code = EXIT_STATUS.get(one.outcome.value, 1)
+        codes.add(code)
+        if code:
+            what = one.meeting or "a meeting"
+            error(f"{one.outcome.value}: {what} (bot {one.bot_id}): {one.reason}".rstrip(": "))
+    return next((code for code in (1, 3, 4) if code in codes), 0)
 
 
 def _settings_with_key(settings: Settings) -> Settings:

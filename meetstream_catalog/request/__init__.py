@@ -8,7 +8,12 @@ from meetstream_catalog.request.links import (
     meeting_address,
     platform_from_link,
 )
-from meetstream_catalog.request.meeting import MeetingRequest, as_utc, idempotency_key
+from meetstream_catalog.request.meeting import (
+    MeetingRequest,
+    as_utc,
+    idempotency_key,
+    request_key,
+)
 
 __all__ = [
     "SUPPORTED_HOSTS",
@@ -18,4 +23,5 @@ __all__ = [
     "idempotency_key",
     "meeting_address",
     "platform_from_link",
+    "request_key",
 ]

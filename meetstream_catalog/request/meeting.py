@@ -142,18 +142,28 @@ def as_utc(moment: dt.datetime) -> dt.datetime:
     )
 
 
-def idempotency_key(request: MeetingRequest, *, run_scope: str) -> str:
+def idempotency_key(request: MeetingRequest, *, run_scope: str, new_bot: bool = False) -> str:
     """Derive the create-bot idempotency key from the request, once.
 
-    With a request_id or a join time the key depends only on the request, so any re-run
-    of that request replays the same bot. Without either (an ad-hoc "join now"), the run
-    scope (the flow run id) keeps retries of this run on one bot while a new run of the
-    same link - the same meeting room next week - gets a new bot.
+    With a request_id or a join time the key depends only on the request (`request_key`),
+    so any re-run of that request replays the same bot. Without either (an ad-hoc "join
+    now"), the run scope (the flow run id) keeps retries of this run on one bot; a re-run
+    finds this key again through the intent the run wrote before its create call
+    (`meetstream_catalog.catalog.pending.same_request`), while the same link once that
+    meeting is over (the same room next week) gets a new bot. `new_bot`: the run's own key
+    whatever the request says, so MeetStream creates another bot (`--new-bot`).
     """
+    key = None if new_bot else request_key(request)
+    return key or str(uuid.uuid5(_KEY_NAMESPACE, f"run|{request.meeting_link}|{run_scope}"))
+
+
+def request_key(request: MeetingRequest) -> str | None:
+    """The key every invocation of this request derives alike: from its request_id, else
+    from its link and join time; None for a "join now" request (see `idempotency_key`)."""
     if request.request_id:
         basis = f"request|{request.request_id}"
     elif request.join_at is not None:
         basis = f"link|{request.meeting_link}|{request.join_at.isoformat()}"
     else:
-        basis = f"run|{request.meeting_link}|{run_scope}"
+        return None
     return str(uuid.uuid5(_KEY_NAMESPACE, basis))

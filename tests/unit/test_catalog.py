@@ -117,6 +117,8 @@ def test_every_table_has_an_explicit_schema_with_non_null_keys_and_date() -> Non
     keys["participants"] = {"bot_id", "participant_key", "match"}
     keys["speech"] = {"bot_id", "turn_index"}
     keys["bot_events"] = {"bot_id", "event", "received_at"}
+    keys["intents"] = {"key", "state", "meeting_link_redacted", "link_has_secret"}
+    keys["intents"] |= {"bot_name", "expires_at", "written_at"}
     assert set(TABLE_SCHEMAS) == set(TABLES) == set(PARTITIONS)
     for name, schema in TABLE_SCHEMAS.items():
         partition = PARTITIONS[name]
@@ -124,10 +126,10 @@ def test_every_table_has_an_explicit_schema_with_non_null_keys_and_date() -> Non
         assert schema.field(partition).type == pa.date32()  # a real column, not a dir name
 
 
-def test_every_table_is_listed_and_a_capture_writes_all_but_the_event_log() -> None:
+def test_every_table_is_listed_and_a_capture_writes_all_but_the_append_only_logs() -> None:
     from meetstream_catalog.catalog.group_commit import WRITE_ORDER
 
-    assert (*CAPTURE_TABLES, "bot_events") == TABLES
+    assert (*CAPTURE_TABLES, "bot_events", "intents") == TABLES
     assert WRITE_ORDER == ("media", "participants", "speech", "bots")  # bots last
     assert PARTITIONS["bot_events"] == "event_date"
     assert {PARTITIONS[name] for name in CAPTURE_TABLES} == {PARTITION}
@@ -582,7 +584,7 @@ def test_an_event_append_that_lost_a_race_is_retried_once_not_doubled(
     from deltalake import write_deltalake
     from deltalake.exceptions import CommitFailedError
 
-    from meetstream_catalog.catalog import events
+    from meetstream_catalog.catalog import append, events
 
     calls: list[str] = []
 
@@ -592,7 +594,7 @@ def test_an_event_append_that_lost_a_race_is_retried_once_not_doubled(
             raise CommitFailedError("concurrent metadata change")
         write_deltalake(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(events, "write_deltalake", lose_once)
+    monkeypatch.setattr(append, "write_deltalake", lose_once)
     events.append_events(root, events_of("b1", "bot.done"))
     assert len(calls) == 2
     assert read_table("bot_events", root)["event"].tolist() == ["bot.done"]

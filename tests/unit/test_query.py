@@ -108,7 +108,9 @@ def test_read_table_prunes_partitions_and_files(root: str) -> None:
 def test_an_absent_catalog_queries_as_empty_tables(tmp_path: Path) -> None:
     root = str(tmp_path / "nothing")
     assert query.run_query("select count(*) n from media", root).to_pylist() == [{"n": 0}]
-    assert query.missing_tables(root) == ["bots", "media", "participants", "speech", "bot_events"]
+    assert query.missing_tables(root) == [
+        *("bots", "media", "participants", "speech", "bot_events", "intents")
+    ]
 
 
 def test_webhook_events_are_a_view_and_a_described_table(root: str) -> None:
@@ -253,7 +255,7 @@ def test_tables_command_describes_version_files_rows_and_maintenance(
     assert "not null" in text
     assert main(["tables", "--catalog-root", root, "--format", "json"]) == 0
     described = json.loads(capsys.readouterr().out)
-    names = ["bots", "media", "participants", "speech", "bot_events"]
+    names = ["bots", "media", "participants", "speech", "bot_events", "intents"]
     assert [t["name"] for t in described] == names
     never_written = {"speech", "bot_events"}
     assert all(t["last_vacuum"] for t in described if t["name"] not in never_written)
