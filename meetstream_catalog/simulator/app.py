@@ -85,6 +85,8 @@ def api(name: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]
             status, body = await handler(request, state, rule)
         except ApiError as exc:
             return JSONResponse({"message": exc.message}, exc.status)
+        if rule is not None and rule.hold_answer:
+            await asyncio.sleep(rule.hold_answer)  # done, but the client does not know yet
         return JSONResponse(body, status)
 
     return endpoint

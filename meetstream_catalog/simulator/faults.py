@@ -39,6 +39,7 @@ _FIELDS = {
     "status",
     "retry_after",
     "delay",
+    "hold_answer",
     "drop_after_bytes",
     "expire_after",
     "count",
@@ -61,7 +62,9 @@ class FaultRule:
     """One fault. Combine ``delay`` with ``status`` for a slow error.
 
     - ``status``: answer with this 4xx/5xx (``{"message": ...}``; 429 adds ``Retry-After``).
-    - ``delay``: sleep this many real seconds before answering.
+    - ``delay``: sleep this many real seconds before the request takes effect.
+    - ``hold_answer``: the request takes effect (a bot is created), then its answer is held
+      this many real seconds: a client that dies meanwhile never learns what it caused.
     - ``drop_after_bytes``: media only; send that many body bytes, then drop the connection.
     - ``expire_after``: manifest endpoints; presigned URLs issued now live this many real
       seconds instead of ``url_ttl`` (0 = already expired).
@@ -74,6 +77,7 @@ class FaultRule:
     status: int | None = None
     retry_after: float | None = None
     delay: float = 0.0
+    hold_answer: float = 0.0
     drop_after_bytes: int | None = None
     expire_after: float | None = None
     count: int | None = 1
@@ -136,10 +140,15 @@ def parse_fault(raw: Any) -> FaultRule:
     if (
         rule.status is None
         and not rule.delay
+        and not rule.hold_answer
         and rule.drop_after_bytes is None
         and (rule.expire_after is None)
     ):
-        raise FaultError("a fault needs status, delay, drop_after_bytes or expire_after")
+        raise FaultError(
+            "a fault needs status, delay, hold_answer, drop_after_bytes or expire_after"
+        )
+    if rule.hold_answer and rule.status is not None:
+        raise FaultError("hold_answer holds a real answer: it cannot have a status")
     return rule
 
 

@@ -113,8 +113,13 @@ async def test_one_file_failing_for_good_leaves_a_partial_bot_that_collect_compl
     assert first.bot_id is not None
     bots = _table(tmp_path, "bots")
     assert bots["outcome"].tolist() == ["partial"]
-    assert "1 of" in bots["reason"].iloc[0]
-    assert "Collect the bot again" in bots["reason"].iloc[0]
+    reason = bots["reason"].iloc[0]
+    assert reason.startswith("1 of ")
+    assert f"meetstream-catalog collect {first.bot_id}" in reason
+    [missing] = bots["missing_files"].iloc[0]  # each file once, with why
+    assert missing in reason
+    assert missing.count(" of ") == 1  # "audio of 'Ana Souza' (...)": named once
+    assert "answers 404" in missing
     partial_media = _table(tmp_path, "media")
     assert len(partial_media) == first.media_files
 
@@ -125,6 +130,34 @@ async def test_one_file_failing_for_good_leaves_a_partial_bot_that_collect_compl
     assert len(media) == len(partial_media) + 1
     assert media["key"].is_unique
     assert _table(tmp_path, "bots")["outcome"].tolist() == ["captured"]
+    assert _table(tmp_path, "bots")["missing_files"].tolist() == [None]
+
+
+def test_a_meeting_of_which_nothing_was_archived_fails_with_exit_1_and_one_line(
+    simulator_url: str, tmp_path: Path
+) -> None:
+    _fault(simulator_url, endpoint="media", status=403, count=None)  # every URL, for good
+    try:
+        done = subprocess.run(
+            [CLI, "capture", SHORT, "--request-id", "nothing-archived"],
+            env=_cli_env(simulator_url, tmp_path),
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+    finally:
+        httpx.delete(_admin(simulator_url, "faults"))
+
+    assert done.returncode == 1, done.stderr
+    [line] = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+    assert "media files not archived" in line
+    assert "meetstream-catalog collect" in line
+    assert "Traceback" not in done.stderr
+    bots = _table(tmp_path, "bots")
+    assert bots["outcome"].tolist() == ["failed"]
+    assert bots["media_files"].tolist() == [0]
+    missing = list(bots["missing_files"].iloc[0])
+    assert len(missing) > 1
+    assert len(set(missing)) == len(missing)  # each file once
+    assert all(m.count("(segment ") == 1 for m in missing)
 
 
 def _cli_env(api_url: str, tmp_path: Path) -> dict[str, str]:
