@@ -32,7 +32,7 @@ def archived(files: int, missing: list[str]) -> Archived:
             bytes=10,
             sha256="0" * 64,
         )
-        for i in range(files)  # fmt: skip
+        for i in range(files)
     ]
     return Archived(Manifests(audio=audio), media, missing)
 
