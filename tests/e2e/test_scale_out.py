@@ -289,7 +289,8 @@ def _catalogued(fleet: Fleet) -> list[dict[str, Any]]:
         "from meetstream_catalog import read_table\n"
         "from meetstream_catalog.roots import Root\n"
         "root = Root.at(sys.argv[1], s3_endpoint_url=sys.argv[2])\n"
-        "t = read_table('bots', root, columns=['bot_id', 'meeting_link_redacted', 'outcome', 'reason'])\n"
+        "columns = ['bot_id', 'meeting_link_redacted', 'outcome', 'reason']\n"
+        "t = read_table('bots', root, columns=columns)\n"
         "print(json.dumps(t.to_dict('records')))\n"
     )
     done = subprocess.run(
