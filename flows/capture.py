@@ -30,6 +30,7 @@ from flows.meeting import (
 )
 from meetstream_catalog import catalogue
 from meetstream_catalog.catalog import pending
+from meetstream_catalog.catalog.schema import Outcome
 from meetstream_catalog.job import CaptureJob, CaptureMode, CaptureResult
 from meetstream_catalog.meetstream.http import Clients, open_clients
 from meetstream_catalog.redaction import redact
@@ -58,9 +59,10 @@ async def capture_meeting(
     video into your storage and add the meeting to the catalog. In webhook mode the run
     ends once the recorder is in; the receiver's event collects it when the meeting ends.
 
-    A meeting that already has a recorder in progress (recorded by an earlier run that
-    crashed or was interrupted) is not sent a second one: this run resumes that bot,
-    unless `new_bot` is set.
+    Running the same request again (after a crash, an interruption, or by mistake) never
+    sends a second recorder: this run resumes the earlier one's bot, completes it, or says
+    it is already captured, unless `new_bot` is set. What makes two runs the same request
+    is in docs/architecture.md ("Exactly one bot per meeting").
 
     Args:
         request: The meeting, and how to record it.
@@ -74,6 +76,9 @@ async def capture_meeting(
     full = await tasks.resolve_link(request)
     await preflight_once(run, full)
     resume = None if new_bot else await _same_request(run, full)
+    if resume is not None and resume.finished:  # nothing to create, copy or write again
+        done = Outcome(resume.outcome or Outcome.CAPTURED)
+        return finish(CaptureResult(meeting=full.meeting_link, bot_id=resume.bot_id, outcome=done))  # type: ignore[return-value]
     if resume is not None:
         job = _request_job(full, run, key=resume.key, callback_url=callback)
     else:
@@ -168,6 +173,25 @@ async def _same_request(run: RunSettings, request: MeetingRequest) -> pending.Re
             "An earlier run of this request was creating a bot for %s when it stopped: "
             "asking MeetStream for that bot again with the same key (no second bot)",
             link,
+        )
+        return resume
+    if resume.finished:
+        tasks.progress(
+            "Bot %s already captured %s for this request (%s): nothing to do (--new-bot "
+            "sends another bot, e.g. for the next meeting in the same room)",
+            resume.bot_id,
+            link,
+            resume.outcome,
+            bot_id=resume.bot_id,
+        )
+        return resume
+    if resume.outcome != Outcome.IN_PROGRESS:
+        tasks.progress(
+            "Bot %s of this request ended %s: collecting it again to complete it (no "
+            "second bot; files already archived are not copied again)",
+            resume.bot_id,
+            resume.outcome,
+            bot_id=resume.bot_id,
         )
         return resume
     until = f"{resume.expected_end_at:%H:%M} UTC" if resume.expected_end_at else "unknown"

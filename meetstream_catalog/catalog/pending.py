@@ -29,6 +29,8 @@ from meetstream_catalog.request import MeetingRequest, request_key
 from meetstream_catalog.roots import Root
 
 _SETTLED_AFTER = dt.timedelta(days=1)
+# Outcomes a collect can still improve: everything else is final.
+UNFINISHED = frozenset({Outcome.IN_PROGRESS, Outcome.PARTIAL, Outcome.FAILED})
 _COLUMNS = [
     "bot_id",
     "request_id",
@@ -36,6 +38,7 @@ _COLUMNS = [
     "meeting_link_redacted",
     "custom_attributes",
     "expected_end_at",
+    "outcome",
 ]
 
 
@@ -49,6 +52,7 @@ class PendingBot:
     bot_name: str
     custom_attributes: dict[str, str]
     expected_end_at: dt.datetime | None
+    outcome: str = Outcome.IN_PROGRESS.value
 
     def overdue(self, now: dt.datetime) -> bool:
         return self.expected_end_at is None or self.expected_end_at <= now
@@ -56,13 +60,7 @@ class PendingBot:
 
 def in_progress(catalog_root: Root) -> list[PendingBot]:
     """Every bot whose latest row is `in_progress`."""
-    rows = read_table(
-        "bots",
-        catalog_root,
-        filters=[("outcome", "==", Outcome.IN_PROGRESS.value)],
-        columns=_COLUMNS,
-    )
-    return [_pending({str(k): v for k, v in row.items()}) for row in rows.to_dict("records")]
+    return _bots(catalog_root, ("outcome", "==", Outcome.IN_PROGRESS.value))
 
 
 @dataclass(frozen=True)
@@ -73,50 +71,50 @@ class Resume:
 
     key: str
     bot_id: str | None = None
+    outcome: str | None = None  # the bot's outcome in the catalog, if it has a row
     expected_end_at: dt.datetime | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Catalogued with a final outcome: a collect cannot improve it."""
+        return self.outcome is not None and self.outcome not in UNFINISHED
 
 
 def same_request(
     request: MeetingRequest, catalog_root: Root, *, now: dt.datetime | None = None
 ) -> Resume | None:
-    """The unfinished earlier invocation of this request, if there is one.
+    """The earlier invocation of this request, if there is one.
 
     Two invocations are the same request when they carry the same request id; else the same
-    meeting address and join time; else (both "join now") the same meeting address while
-    the earlier one's bot is not catalogued as finished and its deadline (the longest
-    meeting, plus the longest waiting room) has not passed. The recorder's name does not
-    make another request: two bots in one meeting is what `--new-bot` asks for.
+    meeting address and join time; else (both "join now") the same meeting address within
+    the earlier one's deadline (its longest meeting, the longest waiting room and a margin:
+    `Intent.expires_at`), finished or not. Re-running a capture therefore resumes, completes
+    or re-catalogues its bot, never sends another; `--new-bot` does. The recorder's name
+    does not make another request: two bots in one meeting is what `--new-bot` is for.
     """
     current = now or dt.datetime.now(dt.UTC)
     key = request_key(request)
     if key is not None:  # the key itself is the request's identity
-        recording, _ = _bots(catalog_root, ("request_id", "==", key))
-        if not recording:
-            return None
-        return Resume(key, recording[0].bot_id, recording[0].expected_end_at)
+        known = _bots(catalog_root, ("request_id", "==", key))
+        return Resume(key, known[0].bot_id, known[0].outcome) if known else None
     address = redact_link(request.meeting_link)
-    recording, finished_keys = _bots(catalog_root, ("meeting_link_redacted", "==", address))
-    by_key = {bot.key: bot for bot in recording if bot.key}
+    known = _bots(catalog_root, ("meeting_link_redacted", "==", address))
+    by_key = {bot.key: bot for bot in known if bot.key}
     for intent in intents.latest(catalog_root, meeting_link=address):
-        if intent.join_at is None and intent.live(current) and intent.key not in finished_keys:
+        if intent.join_at is None and intent.live(current):
             found = by_key.get(intent.key)
-            return Resume(intent.key, found.bot_id if found else None, intent.expires_at)
-    for bot in recording:  # a bot recorded before intents existed
-        if bot.key and not bot.overdue(current):
-            return Resume(bot.key, bot.bot_id, bot.expected_end_at)
+            if found is None:
+                return Resume(intent.key, None, None, intent.expires_at)
+            return Resume(intent.key, found.bot_id, found.outcome, found.expected_end_at)
+    for bot in known:  # a bot recorded before intents existed
+        if bot.key and bot.outcome == Outcome.IN_PROGRESS and not bot.overdue(current):
+            return Resume(bot.key, bot.bot_id, bot.outcome, bot.expected_end_at)
     return None
 
 
-def _bots(catalog_root: Root, where: tuple[str, str, str]) -> tuple[list[PendingBot], set[str]]:
-    """The matching bots in progress, and the keys of those that are finished."""
-    rows = read_table("bots", catalog_root, filters=[where], columns=[*_COLUMNS, "outcome"])
-    recording, finished_keys = [], set()
-    for row in rows.to_dict("records"):
-        if row["outcome"] == Outcome.IN_PROGRESS.value:
-            recording.append(_pending({str(k): v for k, v in row.items()}))
-        elif row.get("request_id"):
-            finished_keys.add(str(row["request_id"]))
-    return recording, finished_keys
+def _bots(catalog_root: Root, where: tuple[str, str, str]) -> list[PendingBot]:
+    rows = read_table("bots", catalog_root, filters=[where], columns=_COLUMNS)
+    return [_pending({str(k): v for k, v in row.items()}) for row in rows.to_dict("records")]
 
 
 def unresolved(catalog_root: Root, *, now: dt.datetime | None = None) -> list[intents.Intent]:
@@ -149,8 +147,7 @@ def finished(bot_id: str, catalog_root: Root) -> str | None:
         filters=[("bot_id", "==", bot_id)],
         columns=["outcome"],
     )
-    unfinished = {Outcome.IN_PROGRESS, Outcome.PARTIAL, Outcome.FAILED}
-    outcomes = [str(o) for o in rows["outcome"] if o is not None and o not in unfinished]
+    outcomes = [str(o) for o in rows["outcome"] if o is not None and o not in UNFINISHED]
     return outcomes[0] if outcomes else None
 
 
@@ -165,4 +162,5 @@ def _pending(row: dict[str, Any]) -> PendingBot:
         bot_name=str(row.get("bot_name") or ""),
         custom_attributes={str(k): str(v) for k, v in attributes.items()},
         expected_end_at=expected,
+        outcome=str(row.get("outcome") or Outcome.IN_PROGRESS.value),
     )

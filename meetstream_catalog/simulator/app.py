@@ -78,6 +78,8 @@ def api(name: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]
             return denied
         rule = state.faults.take(name, request.path_params.get("bot_id"), state.clock.now())
         if rule is not None and rule.delay:
+            # Received in full, then slow: it takes effect even if the client is gone by then.
+            await request.body()
             await asyncio.sleep(rule.delay)
         if rule is not None and rule.status is not None:
             return _fault_response(rule)

@@ -161,8 +161,9 @@ TRIGGERS: dict[str, tuple[list[dict[str, Any]], Callable[[Run], bool]]] = {
 }
 
 
-def _kill(run: Run, when: Callable[[Run], bool] | float) -> None:
-    """Start the capture, SIGKILL it at the instant, and wait until it is gone."""
+def _kill(run: Run, when: Callable[[Run], bool], after: float = 0.0) -> None:
+    """Start the capture, SIGKILL it `after` seconds past the instant `when` first holds,
+    and wait until it is gone."""
     process = subprocess.Popen(
         [CLI, "capture", run.link, "--attribute", "team=qa"],
         env=run.env(),
@@ -174,11 +175,12 @@ def _kill(run: Run, when: Callable[[Run], bool] | float) -> None:
     stderr = process.stderr
     reader = threading.Thread(target=lambda: run.lines.extend(iter(stderr.readline, "")))
     reader.start()
-    started = time.monotonic()
+    started, reached = time.monotonic(), None
     try:
         while process.poll() is None:
-            due = time.monotonic() - started >= when if isinstance(when, float) else when(run)
-            if due:
+            if reached is None and when(run):
+                reached = time.monotonic()
+            if reached is not None and time.monotonic() - reached >= after:
                 break
             assert time.monotonic() - started < 120, f"never reached the instant: {run.lines}"
             time.sleep(0.01)
@@ -186,6 +188,7 @@ def _kill(run: Run, when: Callable[[Run], bool] | float) -> None:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
         reader.join(timeout=30)
+        stderr.close()
 
 
 def _rerun_and_check(run: Run) -> None:
@@ -211,13 +214,16 @@ def _rerun_and_check(run: Run) -> None:
     assert [p for p in stored if p.name.endswith((".part", ".tmp"))] == []
 
 
-def _instants() -> list[tuple[str, list[dict[str, Any]], Callable[[Run], bool] | float]]:
+Instant = tuple[str, list[dict[str, Any]], Callable[[Run], bool], float]
+
+
+def _instants() -> list[Instant]:
     rng = random.Random(SEED)
-    chosen: list[tuple[str, list[dict[str, Any]], Callable[[Run], bool] | float]] = [
-        (name, faults, trigger) for name, (faults, trigger) in TRIGGERS.items()
-    ]
-    # A capture of this meeting takes ~6-9 s here: random instants cover all of it.
-    chosen += [(f"random {t:.2f} s", [], t) for t in (rng.uniform(0.5, 9.0) for _ in range(16))]
+    chosen: list[Instant] = [(name, *TRIGGERS[name], 0.0) for name in TRIGGERS]
+    # From the intent (before it, the process has done nothing to survive) to the end: a
+    # capture of this meeting takes ~3-5 s past its intent here.
+    for offset in sorted(rng.uniform(0.0, 5.0) for _ in range(RANDOM_INSTANTS)):
+        chosen.append((f"intent + {offset:.2f} s", [], _has_intent, offset))
     return chosen
 
 
@@ -227,12 +233,12 @@ def test_a_capture_killed_at_any_instant_and_run_again_has_one_bot_and_exact_row
     instants = _instants()
     assert len(instants) >= 20
     landed: list[tuple[str, str]] = []
-    for (name, faults, when), link in zip(instants, LINKS, strict=False):
+    for (name, faults, when, after), link in zip(instants, LINKS, strict=False):
         httpx.delete(_admin(simulator_url, "faults")).raise_for_status()
         for rule in faults:
             _fault(simulator_url, **rule)
         run = Run(simulator_url, link, tmp_path / f"run-{len(landed)}")
-        _kill(run, when)
+        _kill(run, when, after)
         landed.append((name, run.landed_in()))
         _rerun_and_check(run)
     print("\nkill-anywhere: instant -> where the kill landed")

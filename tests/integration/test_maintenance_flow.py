@@ -47,10 +47,10 @@ async def test_the_maintain_catalog_flow_compacts_today_vacuums_and_reports(
     assert by_table["media"].files_compacted == 3  # today's small files, one per bot
     assert by_table["media"].files_written == 1
     assert by_table["media"].files_vacuumed == 0
-    # `speech` (no speech rows) and `bot_events` (no webhooks) were never written: reported,
-    # with no versions, untouched.
+    # `speech` (no speech rows), `bot_events` (no webhooks) and `intents` (no capture) were
+    # never written: reported, with no versions, untouched.
     absent = {r.table for r in reports if r.version_before is None}
-    assert absent == {"speech", "bot_events"}
+    assert absent == {"speech", "bot_events", "intents"}
     assert all(r.checkpoint for r in reports if r.version_before is not None)
     assert {r.table: r.files_vacuumed for r in again}["media"] == 3
     assert {r.table: r.files_compacted for r in again} == {r.table: 0 for r in again}

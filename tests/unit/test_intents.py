@@ -59,7 +59,7 @@ def test_a_join_now_request_with_an_unanswered_intent_is_re_sent_with_its_key(ro
     intents.record(root, [intent("k1")])
 
     assert pending.same_request(now_request(), root, now=NOW) == pending.Resume(
-        "k1", None, NOW + dt.timedelta(minutes=60)
+        "k1", None, None, NOW + dt.timedelta(minutes=60)
     )
 
 
@@ -73,14 +73,20 @@ def test_a_join_now_request_whose_bot_is_recording_resumes_that_bot(root: Root) 
     assert (resume.key, resume.bot_id) == ("k1", "b1")  # the name does not make a request
 
 
-@pytest.mark.parametrize("outcome", ["captured", "partial", "failed"])
-def test_once_its_bot_is_catalogued_the_same_link_is_a_new_request(
-    root: Root, outcome: str
+@pytest.mark.parametrize(("outcome", "finished"), [("captured", True), ("partial", False)])
+def test_within_its_deadline_a_catalogued_request_is_still_the_same_request(
+    root: Root, outcome: str, finished: bool
 ) -> None:
     intents.record(root, [intent("k1")])
     bot(root, "b1", "k1", outcome)
 
-    assert pending.same_request(now_request(), root, now=NOW) is None
+    resume = pending.same_request(now_request(), root, now=NOW)
+
+    assert resume is not None
+    assert (resume.key, resume.bot_id, resume.outcome) == ("k1", "b1", outcome)
+    assert resume.finished is finished  # captured: nothing to do; partial: complete it
+    later = NOW + dt.timedelta(minutes=61)  # past its deadline: the next meeting in the room
+    assert pending.same_request(now_request(), root, now=later) is None
 
 
 def test_past_its_deadline_or_settled_an_intent_is_not_the_same_request(root: Root) -> None:
