@@ -221,8 +221,8 @@ def _instants() -> list[Instant]:
     rng = random.Random(SEED)
     chosen: list[Instant] = [(name, *TRIGGERS[name], 0.0) for name in TRIGGERS]
     # From the intent (before it, the process has done nothing to survive) to the end: a
-    # capture of this meeting takes ~3-5 s past its intent here.
-    for offset in sorted(rng.uniform(0.0, 5.0) for _ in range(RANDOM_INSTANTS)):
+    # capture of this meeting takes ~3-4 s past its intent here.
+    for offset in sorted(rng.uniform(0.0, 3.5) for _ in range(RANDOM_INSTANTS)):
         chosen.append((f"intent + {offset:.2f} s", [], _has_intent, offset))
     return chosen
 
