@@ -106,8 +106,13 @@ async def test_one_file_failing_for_good_leaves_a_partial_bot_that_collect_compl
     api: str, tmp_path: Path
 ) -> None:
     _fault(api, endpoint="media", status=404, count=1)  # one file is gone at first
-    first = await capture_meeting(MeetingRequest(meeting_link=SHORT, request_id="partial"))
+    state = await capture_meeting(
+        MeetingRequest(meeting_link=SHORT, request_id="partial"), return_state=True
+    )
+    first = await state.result()
 
+    # A Prefect automation tells it from success by the state's name.
+    assert (state.type.value, state.name) == ("COMPLETED", "Partial")
     assert first.outcome is Outcome.PARTIAL
     assert first.missing_files == 1
     assert first.bot_id is not None
