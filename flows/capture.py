@@ -51,7 +51,9 @@ def _meeting_run_name() -> str:
     return "meeting"
 
 
-@flow(name="capture-meeting", flow_run_name=_meeting_run_name)
+# validate_parameters=False: `tasks.checked_request` validates instead, because Prefect logs
+# every parameter (a passcode included) of a run whose parameters fail its validation.
+@flow(name="capture-meeting", flow_run_name=_meeting_run_name, validate_parameters=False)
 async def capture_meeting(
     request: MeetingRequest, new_bot: bool = False, mode: CaptureMode = "auto"
 ) -> CaptureResult:
@@ -71,8 +73,9 @@ async def capture_meeting(
             once the recorder is in, and the webhook receiver starts the archiving when the
             meeting ends; "auto" picks webhook when a receiver is configured.
     """
+    request = await _checked(request)
     run = await tasks.load_settings()
-    callback = _callback_url(mode, run.settings)
+    callback = _callback_url(_mode(mode), run.settings)
     full = await tasks.resolve_link(request)
     await preflight_once(run, full)
     resume = None if new_bot else await _same_request(run, full)
@@ -91,13 +94,14 @@ async def capture_meeting(
     return finish(result)  # type: ignore[return-value]
 
 
-@flow(name="capture-meetings")
+@flow(name="capture-meetings", validate_parameters=False)
 async def capture_meetings(
     requests: list[MeetingRequest], concurrency: int = 50, mode: CaptureMode = "auto"
 ) -> list[CaptureResult]:
     """Capture many meetings concurrently in this flow run (at most `concurrency` at once)."""
+    requests = [await _checked(r) for r in requests]
     run = await tasks.load_settings()
-    callback = _callback_url(mode, run.settings)
+    callback = _callback_url(_mode(mode), run.settings)
     full = [await tasks.resolve_link(r) for r in requests]
     jobs = [_request_job(r, run, callback_url=callback) for r in full]
     if not jobs:
@@ -114,6 +118,19 @@ async def capture_meetings(
         results = list(await asyncio.gather(*(one(j, clients) for j in jobs)))
     await write_artifacts(results, jobs[0].catalog_root, key="capture-summary")
     return finish_many(results)  # type: ignore[return-value]
+
+
+async def _checked(request: object) -> MeetingRequest:
+    try:
+        return await tasks.checked_request(request)
+    except tasks.RequestRefusedError as exc:
+        raise CaptureFailedError(str(exc)) from None
+
+
+def _mode(mode: object) -> CaptureMode:
+    if mode not in ("auto", "wait", "webhook"):
+        raise CaptureFailedError("mode: use 'auto', 'wait' or 'webhook'")
+    return mode
 
 
 def _callback_url(mode: CaptureMode, settings: Settings) -> str | None:

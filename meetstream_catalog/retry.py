@@ -146,10 +146,13 @@ def set_testing(enabled: bool = True, *, attempts: int | None = None) -> Testing
 class _Tries:
     """One call's bookkeeping: how many tries failed, and since when."""
 
-    def __init__(self, on: RetryOn, budget: float, what: str, backoff: Backoff) -> None:
+    def __init__(
+        self, on: RetryOn, budget: float, what: str, backoff: Backoff, min_tries: int = 1
+    ) -> None:
         if budget <= 0:
             raise ValueError("the retry budget must be positive seconds")
         self.on, self.budget, self.what, self.backoff = on, budget, what, backoff
+        self.min_tries = min_tries
         self.testing = _testing
         self.failures = 0
         self.first_failure = 0.0
@@ -167,7 +170,8 @@ class _Tries:
         wait = self.backoff.wait(self.failures, None if verdict is True else float(verdict))
         elapsed = now - self.first_failure + self.skipped
         cap = self.testing.attempts if self.testing is not None else None
-        if elapsed + wait > self.budget or (cap is not None and self.failures >= cap):
+        spent = elapsed + wait > self.budget and self.failures >= self.min_tries
+        if spent or (cap is not None and self.failures >= cap):
             if gave_up is not None:
                 gave_up(error, Spent(self.failures, elapsed, self.budget))
             return None
@@ -221,9 +225,12 @@ def retrying(
     what: str,
     backoff: Backoff = Backoff(),  # frozen: one shared default is safe
     gave_up: GaveUp | None = None,
+    min_tries: int = 1,
 ) -> T:
-    """`retrying_async` for blocking code (it sleeps in the calling thread)."""
-    tries = _Tries(on, budget, what, backoff)
+    """`retrying_async` for blocking code (it sleeps in the calling thread). `min_tries`:
+    the budget ends the retries only once this many tries failed (for calls that may each
+    take long, such as a commit against a slow store)."""
+    tries = _Tries(on, budget, what, backoff, min_tries)
     while True:
         try:
             return call()

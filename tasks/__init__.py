@@ -10,12 +10,20 @@ from tasks.bot import bots_that_left, create_bot, wait_until_left
 from tasks.catalog import record_failure, write_catalog
 from tasks.media import archive_media, delete_at_source
 from tasks.progress import IN_BATCH, progress
-from tasks.settings import load_settings, resolve_link, use_settings
+from tasks.settings import (
+    RequestRefusedError,
+    checked_request,
+    load_settings,
+    resolve_link,
+    use_settings,
+)
 
 __all__ = [
     "IN_BATCH",
+    "RequestRefusedError",
     "archive_media",
     "bots_that_left",
+    "checked_request",
     "create_bot",
     "delete_at_source",
     "load_settings",

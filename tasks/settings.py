@@ -12,12 +12,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
+from uuid import UUID
 
 from prefect.blocks.system import Secret
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from meetstream_catalog.request import MeetingRequest
+from meetstream_catalog.request.links import carries_private_part, public_part
 from meetstream_catalog.roots import Root
 from meetstream_catalog.settings import Settings
 
@@ -70,6 +72,69 @@ async def with_secret_key(settings: Settings) -> Settings:
         return settings
     value: object = secret.get()
     return settings.model_copy(update={"api_key": SecretStr(str(value))})
+
+
+class RequestRefusedError(ValueError):
+    """A run's request cannot be used; the message names the field, never its value."""
+
+
+async def checked_request(raw: object) -> MeetingRequest:
+    """The run's request, validated here rather than by Prefect, and never kept with a
+    passcode.
+
+    Prefect validates a flow's parameters before its first line and, when that fails, logs
+    every parameter and pydantic's `input`: a passcode pasted into the link field with the
+    UI's "Validate parameters" off (or sent through the API) would reach the worker's log.
+    So the capture flows take their parameters unvalidated (`validate_parameters=False`)
+    and call this first: a link that carries anything beyond the meeting's address
+    (query, fragment, user info, `;` parameters) is removed from the run's stored
+    parameters, and the run is refused in one line that never repeats it.
+    """
+    if isinstance(raw, MeetingRequest):  # built in-process (CLI, batch): already checked
+        return raw
+    link = raw.get("meeting_link") if isinstance(raw, dict) else None
+    if isinstance(link, str) and carries_private_part(link):
+        await _scrub_link_parameters()
+        raise RequestRefusedError(
+            "meeting_link: the link carries a passcode or other private part, and a run's "
+            "parameters are stored in plain text, so it was removed from this run. Save the "
+            "full link as a Secret block (Blocks -> Secret) and name it in 'Secret block "
+            "with the full link'; put only the meeting's address in 'Meeting link'."
+        )
+    try:
+        return MeetingRequest.model_validate(raw)
+    except ValidationError as exc:
+        raise RequestRefusedError(
+            "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'request'}: "
+                f"{e['msg'].removeprefix('Value error, ')}"
+                for e in exc.errors(include_input=False, include_url=False)
+            )
+        ) from None
+
+
+async def _scrub_link_parameters() -> None:
+    """Replace every meeting link in this flow run's stored parameters by its address."""
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import flow_run
+
+    run_id = flow_run.get_id()
+    if run_id is None:
+        return
+
+    def scrub(value: object) -> object:
+        if isinstance(value, dict):
+            return {
+                k: (public_part(v) if k == "meeting_link" and isinstance(v, str) else scrub(v))
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value
+
+    async with get_client() as client:
+        stored = (await client.read_flow_run(UUID(run_id))).parameters
+        await client.update_flow_run(UUID(run_id), parameters=cast(dict[str, Any], scrub(stored)))
 
 
 # The Secret block a fan-out run keeps a meeting's full link in, named by its key.

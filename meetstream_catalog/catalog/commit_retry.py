@@ -46,6 +46,11 @@ class CatalogConflictError(RuntimeError):
 # Seconds a commit keeps retrying lost races: far beyond what a fleet's writers take to
 # get through one table (group commit puts a process's bots into one commit per table).
 COMMIT_BUDGET_SECONDS = 30.0
+# ...and at least this many tries: a lost race means another writer committed (the fleet
+# progresses), but against a slow store (one overloaded S3 emulator: 5-15 s per attempt)
+# 30 s held only 2-4 tries, and a capture failed for a race it would have won next.
+# A writer may lose once to every other concurrent writer (a dozen flow-run processes).
+COMMIT_MIN_TRIES = 20
 _BACKOFF = Backoff(initial=0.05, cap=2.0)
 
 
@@ -60,7 +65,8 @@ def is_conflict(error: BaseException) -> bool:
 def retry_conflicts(
     action: Callable[[], T], *, what: str, budget: float = COMMIT_BUDGET_SECONDS
 ) -> T:
-    """Run `action` and return its result, retrying commit conflicts for `budget` seconds.
+    """Run `action` and return its result, retrying commit conflicts for `budget` seconds
+    and at least `COMMIT_MIN_TRIES` times.
 
     Raises CatalogConflictError naming `what` once the budget is spent, and any other error
     of `action` at once.
@@ -73,5 +79,11 @@ def retry_conflicts(
         ) from error
 
     return retrying(
-        action, on=is_conflict, budget=budget, what=what, backoff=_BACKOFF, gave_up=gave_up
+        action,
+        on=is_conflict,
+        budget=budget,
+        what=what,
+        backoff=_BACKOFF,
+        gave_up=gave_up,
+        min_tries=COMMIT_MIN_TRIES,
     )

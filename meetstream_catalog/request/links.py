@@ -10,6 +10,9 @@ host alone (`platform_from_link`), never from the path or a query.
 
 from __future__ import annotations
 
+import re
+from urllib.parse import unquote
+
 import httpx
 
 SUPPORTED_HOSTS = (
@@ -36,6 +39,32 @@ def meeting_address(link: str) -> str:
     path = url.path.split(";", 1)[0]
     port = f":{url.port}" if url.port else ""
     return f"{url.scheme}://{url.host}{port}{path}"
+
+
+def carries_private_part(link: str) -> bool:
+    """Whether `link` holds more than a meeting's address: a query, fragment, user info or
+    `;` parameter, also percent-encoded in the path (`/j/1%3Fpwd%3D...`; an encoded `@` is
+    fine: Teams paths hold one)."""
+    text = link.strip()
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL:
+        return any(mark in text for mark in "?#@;")
+    path = unquote(url.raw_path.split(b"?", 1)[0].decode("ascii", "replace"))
+    return bool(url.query or url.fragment or url.userinfo or "?" in text or "#" in text) or any(
+        mark in path for mark in "?#;=&"
+    )
+
+
+def public_part(link: str) -> str:
+    """What of `link` may be stored: its address, cut before an encoded private part
+    (`/j/1%3Fpwd%3D...` -> `/j/1`); for a text that is no link, up to its first `?#@;`."""
+    text = link.strip()
+    try:
+        address = meeting_address(text)
+    except InvalidMeetingLinkError:
+        return re.split(r"[?#@;]", text, maxsplit=1)[0]
+    return re.split(r"[?#;=&]", address, maxsplit=1)[0]  # the address's path is decoded
 
 
 def platform_from_link(link: str) -> str | None:

@@ -21,13 +21,14 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from meetstream_catalog.request.links import (
     ADDRESS_PATTERN,
     SUPPORTED_HOSTS,
     InvalidMeetingLinkError,
+    carries_private_part,
     meeting_address,
     platform_from_link,
 )
@@ -37,6 +38,9 @@ _KEY_NAMESPACE = uuid.UUID("5b0f5d1e-8a53-4c5e-9a43-2f1d3f0c7a10")
 
 class MeetingRequest(BaseModel):
     """Send a recorder into one meeting and archive everyone's audio and video."""
+
+    # A refusal never repeats what was given: it may be a link with its passcode.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     meeting_link: Annotated[
         str,
@@ -103,6 +107,10 @@ class MeetingRequest(BaseModel):
         if platform_from_link(value) is None:
             raise InvalidMeetingLinkError(
                 f"not a meeting link: use an http(s) link on {SUPPORTED_HOSTS}"
+            )
+        if carries_private_part(value):  # e.g. a percent-encoded "?pwd=" in the path
+            raise InvalidMeetingLinkError(
+                "use the meeting's address only: the link holds a passcode or another private part"
             )
         return value
 

@@ -248,3 +248,38 @@ async def test_a_passcode_never_reaches_the_runs_parameters(api: str) -> None:
     assert "in-process-secret" not in json.dumps(run.parameters)
     assert run.parameters["request"]["meeting_link"] == ZOOM
     assert run.name == "zoom · Meeting Recorder · now"
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://zoom.us/j/1000000002?pwd=abc123",
+        "https://zoom.us/j/1000000002#pwd=abc123",
+        "https://user:abc123@zoom.us/j/1000000002",
+        "https://zoom.us/j/1000000002;pwd=abc123",
+        "https://zoom.us/j/1000000002%3Fpwd%3Dabc123",
+    ],
+)
+async def test_a_run_created_with_a_passcode_in_its_parameters_is_refused_and_scrubbed(
+    api: str, link: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As the UI does with "Validate parameters" off, or any API client: the server stores
+    what it is given; the flow's first line removes it and refuses the run."""
+    from prefect.client.orchestration import get_client
+    from prefect.flow_engine import run_flow
+
+    raw = {"request": {"meeting_link": link, "bot_name": "Recorder"}}
+    async with get_client() as client:
+        created = await client.create_flow_run(capture_meeting, parameters=raw)
+        state = await run_flow(capture_meeting, flow_run=created, parameters=raw,
+                               return_type="state")  # fmt: skip
+        stored = await client.read_flow_run(created.id)
+        logs = await client.read_logs()
+
+    assert state.is_failed()
+    assert "meeting_link: the link carries a passcode" in (state.message or "")
+    assert stored.parameters["request"]["meeting_link"] == "https://zoom.us/j/1000000002"
+    said = [state.message or "", caplog.text, *(log.message for log in logs)]
+    assert not [text for text in said if "abc123" in text]
+    bots = httpx.get(_admin(api, "bots")).json()["bots"]
+    assert not [b for b in bots if "1000000002" in b["meeting_url"]]  # no bot was created

@@ -438,6 +438,7 @@ def test_conflicts_are_retried_with_bounded_jittered_backoff() -> None:
     from deltalake.exceptions import CommitFailedError, DeltaError
 
     from meetstream_catalog import retry
+    from meetstream_catalog.catalog.commit_retry import COMMIT_MIN_TRIES
 
     calls = iter([CommitFailedError("lost"), CommitFailedError("lost"), "ok"])
 
@@ -457,8 +458,9 @@ def test_conflicts_are_retried_with_bounded_jittered_backoff() -> None:
                 what="catalog table 'media', bot 'b1'",
                 budget=5.0,
             )
-        # every wait up to the budget was taken, none past it
-        assert 5.0 - 2.0 <= sum(testing.waits[2:]) <= 5.0
+        # past its budget only once it failed COMMIT_MIN_TRIES times (a slow store)
+        assert len(testing.waits[2:]) == COMMIT_MIN_TRIES - 1
+        assert sum(testing.waits[2:]) > 5.0
         with pytest.raises(DeltaError, match="schema mismatch"):  # not a race: at once
             retry_conflicts(lambda: (_ for _ in ()).throw(DeltaError("schema mismatch")), what="t")
 

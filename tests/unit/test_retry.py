@@ -69,6 +69,14 @@ def test_a_wait_that_would_end_past_the_budget_is_not_started(retries) -> None:
     assert len(calls) == 3
 
 
+def test_min_tries_keeps_retrying_past_the_budget_until_that_many_failed(retries) -> None:
+    calls, call = failing([Transient(retry_after=4) for _ in range(10)])
+    with pytest.raises(Transient):
+        retrying(call, on=transient, budget=10, what="x", min_tries=5)
+    assert retries.waits == [4.0] * 4  # 16 s, past the 10 s budget: 5 tries failed first
+    assert len(calls) == 5
+
+
 def test_retry_after_is_honoured_up_to_its_cap(retries) -> None:
     _, call = failing([Transient(retry_after=3), Transient(retry_after=10_000)])
     backoff = Backoff(retry_after_cap=5)
