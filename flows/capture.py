@@ -36,7 +36,7 @@ from meetstream_catalog.meetstream.http import Clients, open_clients
 from meetstream_catalog.redaction import redact
 from meetstream_catalog.request import MeetingRequest, idempotency_key
 from meetstream_catalog.settings import Settings
-from tasks.settings import RunSettings
+from tasks.settings import RunSettings, link_gone
 
 __all__ = ["CaptureFailedError", "capture_meeting", "capture_meetings"]
 
@@ -79,6 +79,11 @@ async def capture_meeting(
     full = await tasks.resolve_link(request)
     await preflight_once(run, full)
     resume = None if new_bot else await _same_request(run, full)
+    if resume is None and link_gone(full):
+        raise CaptureFailedError(
+            f"the Secret block {full.link_secret!r} with this meeting's full link is gone "
+            "and no bot of this request is known: start the capture again with the link"
+        )
     if resume is not None and resume.finished:  # nothing to create, copy or write again
         done = Outcome(resume.outcome or Outcome.CAPTURED)
         return finish(CaptureResult(meeting=full.meeting_link, bot_id=resume.bot_id, outcome=done))  # type: ignore[return-value]

@@ -130,6 +130,8 @@ async def _resolve(
         try:
             request = await tasks.resolve_link(_request(intent))
         except ValueError:
+            request = None
+        if request is None or (intent.link_has_secret and request.full_link is None):
             logger.warning(
                 "A create call for %s (key %s) was never answered; its link had a passcode "
                 "this run cannot know: run the same capture again to resolve it",

@@ -19,6 +19,7 @@ from meetstream_catalog.catalog import maintenance as catalog_maintenance
 from meetstream_catalog.catalog.schema import TABLES
 from meetstream_catalog.roots import Root
 from meetstream_catalog.settings import Settings
+from tasks.settings import forget_stale_links
 
 MIB = 2**20
 
@@ -74,6 +75,14 @@ async def maintain_catalog(
     get_run_logger().info(
         "Catalog maintenance: %d file(s) compacted, %d vacuumed", compacted, vacuumed
     )
+    # Passcodes are not kept: link blocks a crashed fan-out run left behind go after a day.
+    try:
+        forgotten = await forget_stale_links()
+    except Exception as exc:  # noqa: BLE001 - the tables are maintained; say so, go on
+        get_run_logger().warning("Could not clean up meeting-link Secret blocks: %s", exc)
+    else:
+        if forgotten:
+            get_run_logger().info("Deleted %d meeting-link Secret block(s)", forgotten)
     await acreate_table_artifact(
         table=[{k: ("" if v is None else v) for k, v in r.as_dict().items()} for r in reports],
         key="catalog-maintenance",

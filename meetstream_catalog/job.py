@@ -22,6 +22,7 @@ from meetstream_catalog.catalog.schema import Outcome
 from meetstream_catalog.meetstream.bot import BotState
 from meetstream_catalog.meetstream.manifests import Manifests
 from meetstream_catalog.request import MeetingRequest, platform_from_link
+from meetstream_catalog.request.links import run_label
 from meetstream_catalog.roots import Root
 from meetstream_catalog.settings import Settings
 
@@ -90,9 +91,10 @@ class CaptureJob:
 
     @property
     def run_name(self) -> str:
-        """Platform, recorder name and join time (or "now"), for run and log lines."""
+        """Platform and meeting id, recorder name and join time (or "now"), for log lines."""
         when = self.join_at.strftime("%Y-%m-%d %H:%M UTC") if self.join_at else "now"
-        return f"{self.platform or 'meeting'} · {self.bot_name or 'recorder'} · {when}"
+        label = run_label(self.meeting_link) if self.meeting_link else "meeting"
+        return f"{label} · {self.bot_name or 'recorder'} · {when}"
 
 
 def leave_deadline_seconds(

@@ -23,6 +23,7 @@ from meetstream_catalog.meetstream.errors import MeetStreamError
 from meetstream_catalog.meetstream.http import Clients
 from meetstream_catalog.redaction import redact
 from tasks.progress import duration, progress
+from tasks.settings import forget_link
 
 
 @task(name="create-bot", cache_policy=NO_CACHE)
@@ -59,6 +60,8 @@ async def create_bot(job: CaptureJob, clients: Clients) -> str:
             created.bot_id,
             redact(str(exc)),
         )
+    else:
+        await forget_link(job.request)  # recorded: the passcode is never needed again
     return created.bot_id
 
 

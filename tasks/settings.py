@@ -8,6 +8,8 @@ settings and checked them (preflight) before Prefect starts; it hands them to th
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -137,8 +139,53 @@ async def _scrub_link_parameters() -> None:
         await client.update_flow_run(UUID(run_id), parameters=cast(dict[str, Any], scrub(stored)))
 
 
-# The Secret block a fan-out run keeps a meeting's full link in, named by its key.
+# The Secret block a fan-out run keeps a meeting's full link in, named by its key. Only
+# blocks of this name are ever deleted by the product (`forget_link`, `forget_stale_links`):
+# a block a person named in the form is theirs.
 LINK_SECRET = "meetstream-link-{key}"  # noqa: S105 - a name pattern, not a secret
+_LINK_PREFIX = LINK_SECRET.split("{", 1)[0]
+
+
+def link_gone(request: MeetingRequest) -> bool:
+    """The request names a fan-out link block that `forget_link` already deleted."""
+    name = request.link_secret
+    return bool(name and name.startswith(_LINK_PREFIX) and request.full_link is None)
+
+
+async def forget_link(request: MeetingRequest | None) -> None:
+    """Delete the fan-out's Secret block with this request's full link once its bot exists
+    (and is recorded): the passcode is never needed again, so it is not kept."""
+    name = request.link_secret if request is not None else None
+    if not name or not name.startswith(_LINK_PREFIX):
+        return
+    try:
+        await Secret.adelete(name)
+    except ValueError:  # already gone: a re-run after an earlier one deleted it
+        return
+    except Exception as exc:  # noqa: BLE001 - the capture goes on; maintenance retries
+        logging.getLogger(__name__).warning(
+            "Could not delete Secret block %s (%s); catalog maintenance removes it after a day",
+            name,
+            type(exc).__name__,
+        )
+
+
+async def forget_stale_links(older_than: dt.timedelta = dt.timedelta(days=1)) -> int:
+    """Delete the fan-out's link blocks left by runs that crashed before their bot existed
+    (or could not delete them), once they are `older_than`; how many."""
+    from prefect.client.orchestration import get_client
+
+    cutoff = dt.datetime.now(dt.UTC) - older_than
+    async with get_client() as client:
+        blocks = await client.read_block_documents_by_type("secret", include_secrets=False)
+        stale = [
+            b
+            for b in blocks
+            if b.name and b.name.startswith(_LINK_PREFIX) and b.updated and b.updated <= cutoff
+        ]
+        for block in stale:
+            await client.delete_block_document(block.id)
+    return len(stale)
 
 
 async def resolve_link(request: MeetingRequest) -> MeetingRequest:
@@ -148,6 +195,9 @@ async def resolve_link(request: MeetingRequest) -> MeetingRequest:
     try:
         block = cast("Secret[str]", await Secret.aload(request.link_secret))
     except ValueError as exc:
+        if request.link_secret.startswith(_LINK_PREFIX):
+            # Deleted once its bot existed: the caller finds that bot, or refuses.
+            return request
         raise ValueError(
             f"No Secret block named {request.link_secret!r}: create it (Blocks -> Secret) "
             "with the full meeting link as its value, or clear the field"

@@ -67,6 +67,18 @@ def public_part(link: str) -> str:
     return re.split(r"[?#;=&]", address, maxsplit=1)[0]  # the address's path is decoded
 
 
+def run_label(link: str) -> str:
+    """Platform and meeting id for run names and log lines: `zoom 1000000001`,
+    `google_meet abc-defg-hij`, `teams 19:meeting_NzQ0ZjM4YjQt…` (the longer of the
+    address's last two path segments, at most 24 characters)."""
+    platform = platform_from_link(link) or "meeting"
+    segments = [p for p in httpx.URL(public_part(link)).path.split("/") if p]
+    meeting = max(reversed(segments[-2:]), key=len) if segments else ""
+    if len(meeting) > 24:
+        meeting = meeting[:23] + "…"
+    return f"{platform} {meeting}".strip()
+
+
 def platform_from_link(link: str) -> str | None:
     """zoom / google_meet / teams from an http(s) link's host, None when unsupported."""
     try:

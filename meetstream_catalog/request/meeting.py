@@ -31,6 +31,7 @@ from meetstream_catalog.request.links import (
     carries_private_part,
     meeting_address,
     platform_from_link,
+    run_label,
 )
 
 _KEY_NAMESPACE = uuid.UUID("5b0f5d1e-8a53-4c5e-9a43-2f1d3f0c7a10")
@@ -132,9 +133,10 @@ class MeetingRequest(BaseModel):
         return self.full_link.get_secret_value() if self.full_link else self.meeting_link
 
     def run_name(self) -> str:
-        """A readable flow-run name: platform, recorder name and join time (or "now")."""
+        """A flow-run name that tells meetings apart: platform and meeting id, recorder
+        name, join time (or "now")."""
         when = self.join_at.strftime("%Y-%m-%d %H:%M UTC") if self.join_at else "now"
-        return f"{platform_from_link(self.meeting_link) or 'meeting'} · {self.bot_name} · {when}"
+        return f"{run_label(self.meeting_link)} · {self.bot_name} · {when}"
 
 
 def as_utc(moment: dt.datetime) -> dt.datetime:

@@ -88,7 +88,7 @@ async def test_the_ui_form_parameters_capture_one_meeting_into_the_catalog(stack
     # Read back through the Prefect API: no passcode in parameters, name or logs.
     assert passcode not in json.dumps(stored.parameters)
     assert passcode not in stored.name
-    assert stored.name == "zoom · E2E Recorder · now"
+    assert stored.name == "zoom 5550001111 · E2E Recorder · now"
     assert logs
     assert all(passcode not in log.message for log in logs)
     assert any("created for https://zoom.us/j/5550001111" in log.message for log in logs)

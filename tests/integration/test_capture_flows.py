@@ -247,7 +247,7 @@ async def test_a_passcode_never_reaches_the_runs_parameters(api: str) -> None:
 
     assert "in-process-secret" not in json.dumps(run.parameters)
     assert run.parameters["request"]["meeting_link"] == ZOOM
-    assert run.name == "zoom · Meeting Recorder · now"
+    assert run.name == "zoom 1000000001 · Meeting Recorder · now"
 
 
 @pytest.mark.parametrize(
@@ -283,3 +283,39 @@ async def test_a_run_created_with_a_passcode_in_its_parameters_is_refused_and_sc
     assert not [text for text in said if "abc123" in text]
     bots = httpx.get(_admin(api, "bots")).json()["bots"]
     assert not [b for b in bots if "1000000002" in b["meeting_url"]]  # no bot was created
+
+
+async def test_a_fan_out_link_block_is_deleted_once_its_bot_exists_and_a_rerun_still_resumes(
+    api: str,
+) -> None:
+    """The fan-out keeps each full link in a `meetstream-link-<key>` Secret block; once the
+    bot is recorded the passcode is never needed again, so the block is deleted. A block a
+    person named is theirs and stays; stale fan-out blocks go with catalog maintenance."""
+    import datetime as dt
+
+    from prefect.blocks.system import Secret
+
+    from tasks.settings import forget_stale_links
+
+    fan_out, mine = "meetstream-link-test-fan-out", "standup-link"
+    await Secret(value=f"{ZOOM}?pwd=s3cret").asave(fan_out, overwrite=True)
+    await Secret(value=f"{ZOOM}?pwd=s3cret").asave(mine, overwrite=True)
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)  # a key of its own: join time
+    request = MeetingRequest(meeting_link=ZOOM, link_secret=fan_out, join_at=when)
+
+    first = await capture_meeting(request, mode="wait")
+
+    assert first.outcome.value == "captured"
+    with pytest.raises(ValueError, match="Unable to find block document"):
+        await Secret.aload(fan_out)
+    again = await capture_meeting(request, mode="wait")  # e.g. a retried child run
+    assert again.bot_id == first.bot_id  # the same request: no second bot, no block needed
+    kept = await capture_meeting(
+        MeetingRequest(meeting_link=ZOOM, link_secret=mine, request_id="own-block"), mode="wait"
+    )
+    assert kept.outcome.value == "captured"
+    assert (await Secret.aload(mine)).get() == f"{ZOOM}?pwd=s3cret"
+
+    await Secret(value=f"{ZOOM}?pwd=left").asave("meetstream-link-left-by-a-crash")
+    assert await forget_stale_links(older_than=dt.timedelta(0)) == 1
+    assert (await Secret.aload(mine)).get() == f"{ZOOM}?pwd=s3cret"

@@ -91,12 +91,19 @@ def test_the_form_shows_no_storage_roots_and_no_secret_field() -> None:
     assert properties["custom_attributes"]["examples"]
 
 
-def test_run_names_say_platform_recorder_and_time() -> None:
+def test_run_names_say_platform_meeting_recorder_and_time() -> None:
     join = dt.datetime(2026, 12, 1, 14, 0, tzinfo=dt.UTC)
     request = MeetingRequest(meeting_link="https://zoom.us/j/1", bot_name="Rec", join_at=join)
 
-    assert request.run_name() == "zoom · Rec · 2026-12-01 14:00 UTC"
+    assert request.run_name() == "zoom 1 · Rec · 2026-12-01 14:00 UTC"
     assert MeetingRequest(meeting_link="https://zoom.us/j/1").run_name().endswith("now")
+    meet = MeetingRequest(meeting_link="https://meet.google.com/abc-defg-hij")
+    assert meet.run_name() == "google_meet abc-defg-hij · Meeting Recorder · now"
+    teams = MeetingRequest.from_link(
+        "https://teams.microsoft.com/l/meetup-join/19%3ameeting_NzQ0ZjM4YjQtMjA5%40thread.v2/0"
+        "?context=%7b%22Tid%22%3a%22x%22%7d"
+    )
+    assert teams.run_name() == "teams 19:meeting_NzQ0ZjM4YjQ… · Meeting Recorder · now"
 
 
 def test_a_pendulum_time_plus_a_window_stays_comparable() -> None:
