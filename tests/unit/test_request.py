@@ -103,7 +103,7 @@ def test_run_names_say_platform_meeting_recorder_and_time() -> None:
         "https://teams.microsoft.com/l/meetup-join/19%3ameeting_NzQ0ZjM4YjQtMjA5%40thread.v2/0"
         "?context=%7b%22Tid%22%3a%22x%22%7d"
     )
-    assert teams.run_name() == "teams 19:meeting_NzQ0ZjM4YjQ… · Meeting Recorder · now"
+    assert teams.run_name() == "teams 19:meeting_NzQ0ZjM4YjQt… · Meeting Recorder · now"
 
 
 def test_a_pendulum_time_plus_a_window_stays_comparable() -> None:
