@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import time
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -22,7 +21,7 @@ from meetstream_catalog.meetstream.bot import BotStatus
 from meetstream_catalog.meetstream.errors import MeetStreamError
 from meetstream_catalog.meetstream.http import Clients
 from meetstream_catalog.redaction import redact
-from tasks.progress import duration, progress
+from tasks.progress import StatusReport, progress
 from tasks.settings import forget_link
 
 
@@ -72,21 +71,12 @@ async def wait_until_left(
     """Poll the bot's status until it left. For a bot that existed before this run
     (collect, webhook-triggered collection) its detail is asked first: a bot that already
     left costs no status poll at all."""
-    started = time.monotonic()
+    report = StatusReport(bot_id, job.leave_deadline_seconds)
 
-    def changed(status: BotStatus) -> None:
-        elapsed = time.monotonic() - started
-        progress(
-            "Bot %s: %s (%s elapsed, gives up in %s)",
-            bot_id,
-            status.status or "status unknown",
-            duration(elapsed),
-            duration(max(0.0, job.leave_deadline_seconds - elapsed)),
-            bot_id=bot_id,
-            detail=True,
-        )
+    def polled(status: BotStatus) -> None:
+        report(status.status)
 
-    left = await capture.wait_until_left(clients.api, job, bot_id, existing, on_status=changed)
+    left = await capture.wait_until_left(clients.api, job, bot_id, existing, on_status=polled)
     progress("Bot %s left the meeting: %s", bot_id, left.state.value, bot_id=bot_id)
     return left
 

@@ -37,6 +37,36 @@ def duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
+class StatusReport:
+    """Reports a waiting bot's status when it changes, and a heartbeat every
+    `HEARTBEAT_SECONDS` while it does not (a 60-minute meeting is not an hour of silence)."""
+
+    HEARTBEAT_SECONDS = 300.0
+
+    def __init__(self, bot_id: str, deadline_seconds: float) -> None:
+        self.bot_id, self.deadline = bot_id, deadline_seconds
+        self.started = self.reported = time.monotonic()
+        self.status: str | None = None
+
+    def __call__(self, status: str | None, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        same = status == self.status
+        if same and now - self.reported < self.HEARTBEAT_SECONDS:
+            return
+        self.status, self.reported = status, now
+        elapsed = now - self.started
+        progress(
+            "Bot %s: %s%s (%s elapsed; archiving starts when it leaves; gives up in %s)",
+            self.bot_id,
+            "still " if same else "",
+            status or "status unknown",
+            duration(elapsed),
+            duration(max(0.0, self.deadline - elapsed)),
+            bot_id=self.bot_id,
+            detail=True,
+        )
+
+
 class ArchiveProgress:
     """Reports files archived of total, at most every few seconds (and the last file)."""
 

@@ -114,14 +114,13 @@ class Waits(abc.ABC):
         The defaults (5 s growing to 75 s, the settings' defaults) cost at most one status
         call per meeting-minute on average from a 30-minute meeting on, and notice the exit
         at most `max_interval` seconds after it happened (see docs/benchmarks.md, Fleet).
-        `on_status` is called with each status that differs from the one before.
+        `on_status` is called with every status polled (a caller reports changes, and a
+        heartbeat while nothing changes).
         """
-        last: list[str | None] = [None]
 
         async def check() -> BotStatus:
             status = await self.get_status(bot_id)
-            if on_status is not None and status.status != last[0]:
-                last[0] = status.status
+            if on_status is not None:
                 on_status(status)
             if status.state.has_left:
                 return status
