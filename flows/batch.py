@@ -24,6 +24,7 @@ from prefect.runtime import flow_run
 
 import tasks
 from flows.capture import capture_meetings
+from flows.meeting import artifact_caption, artifact_rows
 from meetstream_catalog.request import MeetingRequest, as_utc, idempotency_key, meeting_list
 from meetstream_catalog.roots import Root
 from tasks.settings import LINK_SECRET
@@ -76,6 +77,12 @@ async def capture_scheduled(
         return []
     if not fan_out:
         results = await capture_meetings(due, concurrency=concurrency)
+        # On the scheduled run's own page too (the meetings ran in its subflow).
+        await acreate_table_artifact(
+            table=artifact_rows(results),
+            key="scheduled-capture",
+            description=artifact_caption(results),
+        )
         return [r.model_dump(mode="json") for r in results]
     chunks = [due[i : i + meetings_per_run] for i in range(0, len(due), meetings_per_run)]
     runs = [row for chunk in chunks for row in await _submit(chunk, concurrency)]

@@ -152,16 +152,39 @@ def _completed(results: Sequence[CaptureResult], data: R) -> State[R]:
 INCOMPLETE = frozenset({Outcome.FAILED, Outcome.PARTIAL, Outcome.ERROR})
 
 
+def artifact_rows(results: Sequence[CaptureResult]) -> list[dict[str, object]]:
+    """One narrow row per meeting (the catalog-delta summary and the catalog say more)."""
+    return [
+        {
+            "meeting": r.meeting,
+            "outcome": r.outcome.value,
+            "bot": r.bot_id or "",
+            "files": "" if r.media_files is None else r.media_files,
+            "missing": r.missing_files or "",
+            "reason": r.reason if len(r.reason) <= 100 else r.reason[:99] + "…",
+        }
+        for r in results
+    ]
+
+
+def artifact_caption(results: Sequence[CaptureResult]) -> str:
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.outcome.value] = counts.get(r.outcome.value, 0) + 1
+    tally = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+    return (
+        f"{len(results)} meeting(s): {tally}. Meeting addresses only: no passcode, "
+        "presigned URL or API key."
+    )
+
+
 async def write_artifacts(
     results: Sequence[CaptureResult], catalog_root: Root, *, key: str
 ) -> None:
     """A table of this run's meetings and a markdown summary of what it added to the catalog."""
     rows = [r.model_dump(mode="json") for r in results]
-    failed = sum(r.outcome is Outcome.FAILED for r in results)
     await acreate_table_artifact(
-        table=[{k: ("" if v is None else v) for k, v in row.items()} for row in rows],
-        key=key,
-        description=f"{len(results)} meeting(s), {failed} failed. No URLs or keys are shown.",
+        table=artifact_rows(results), key=key, description=artifact_caption(results)
     )
     try:
         bots, people = await asyncio.to_thread(

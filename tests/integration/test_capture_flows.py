@@ -202,10 +202,30 @@ async def test_one_failing_meeting_does_not_stop_the_others(api: str, tmp_path: 
     good = MeetingRequest(meeting_link=ZOOM, request_id="good")
     bad = MeetingRequest(meeting_link="https://zoom.us/j/1000000001", request_id="bad")
     _fault(api, endpoint="create_bot", status=400, message="meeting_link is invalid.", count=1)
-    results = await capture_meetings([bad, good], concurrency=1)
+    state = await capture_meetings([bad, good], concurrency=1, return_state=True)
+    results = await state.result()
 
     assert [r.outcome for r in results] == ["failed", "captured"]
     assert "meeting_link is invalid" in results[0].reason
+    assert (state.type.value, state.name) == ("COMPLETED", "Partial")  # not a clean success
+    # The refused create call settled its intent: nobody re-sends it.
+    from prefect.client.orchestration import get_client
+
+    from meetstream_catalog.catalog import intents
+    from meetstream_catalog.request import request_key
+    from meetstream_catalog.roots import Root
+
+    written = intents.latest(Root(_roots(tmp_path)["catalog_root"]))
+    states = {i.key: i.state.value for i in written}
+    assert states == {request_key(bad): "refused", request_key(good): "creating"}
+
+    async with get_client() as client:
+        latest = await client.read_latest_artifacts()
+    [summary] = [a for a in latest if a.key == "capture-summary"]
+    table = json.loads(summary.data) if isinstance(summary.data, str) else summary.data
+    assert [row["outcome"] for row in table] == ["failed", "captured"]
+    assert set(table[0]) == {"meeting", "outcome", "bot", "files", "missing", "reason"}
+    assert (summary.description or "").startswith("2 meeting(s): 1 captured, 1 failed.")
 
 
 async def test_collect_bot_catalogues_an_existing_bot(api: str, tmp_path: Path) -> None:
