@@ -68,6 +68,13 @@ def _tables(root: str) -> dict[str, pd.DataFrame]:
     return {name: catalog.read_table(name, root) for name in ("bots", "media", "participants")}
 
 
+def _files_holding(root: str, needle: bytes) -> list[Path]:
+    """The catalog's files (intents and Delta logs included) that contain `needle`."""
+    files = [p for p in Path(root).rglob("*") if p.is_file()]
+    assert any("intents" in p.parts for p in files)
+    return [p for p in files if needle in p.read_bytes()]
+
+
 def _assert_media_on_disk(media: pd.DataFrame) -> None:
     for row in media.itertuples():
         data = Path(row.storage_uri.removeprefix("file://")).read_bytes()
@@ -130,6 +137,9 @@ async def test_rerun_replays_the_same_bot_and_leaves_the_same_rows(
         )
     assert len(after["bots"]) == 1
     assert "s3cret" not in after["bots"]["meeting_link_redacted"].iloc[0]
+    # Not in any byte of the catalog either: the intents written before each create call
+    # (and their Delta logs) hold the address only.
+    assert _files_holding(_roots(tmp_path)["catalog_root"], b"s3cret") == []
 
 
 async def test_expired_urls_and_dropped_downloads_are_refetched_and_resumed(
