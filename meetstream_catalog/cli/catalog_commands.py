@@ -85,8 +85,10 @@ def run_query(args: argparse.Namespace) -> int:
     settings = _settings(args)
     root = settings.catalog()
     if len(query.missing_tables(root)) == len(TABLES):
+        where = root.url.removeprefix("file://")  # absolute: the user sees where it looked
         print(
-            f"warning: no catalog tables under {settings.catalog_root}; every table is empty",
+            f"warning: no catalog tables under {where} (set MEETSTREAM_CATALOG_ROOT or "
+            "--catalog-root); every table is empty",
             file=sys.stderr,
         )
     try:

@@ -113,6 +113,16 @@ def test_an_absent_catalog_queries_as_empty_tables(tmp_path: Path) -> None:
     ]
 
 
+def test_query_on_an_absent_catalog_says_which_root_it_looked_at(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # run outside a project: the default root is relative
+    assert main(["query", "select count(*) n from bot_events"]) == 0
+    err = capsys.readouterr().err
+    assert f"no catalog tables under {tmp_path / 'data' / 'catalog'}" in err
+    assert "MEETSTREAM_CATALOG_ROOT" in err
+
+
 def test_webhook_events_are_a_view_and_a_described_table(root: str) -> None:
     from meetstream_catalog.catalog.events import append_events, event_row
 
