@@ -61,7 +61,33 @@ async def load_settings() -> RunSettings:
     from the `meetstream-api-key` Secret block."""
     if (given := _GIVEN.get()) is not None:
         return given
+    await _refuse_run_roots()
     return RunSettings.of(await with_secret_key(Settings()))
+
+
+# Where a run's data goes is the operator's choice (the worker's environment), not a run's.
+_OPERATOR_ONLY = ("MEETSTREAM_CATALOG_ROOT", "MEETSTREAM_MEDIA_ROOT")
+
+
+async def _refuse_run_roots() -> None:
+    """Refuse a run whose own job variables set a storage root ("Additional options ->
+    Job variables" in the run form, or an API client): the worker would pass them to this
+    process's environment, and the run would write wherever it asked."""
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import flow_run
+
+    run_id = flow_run.get_id()
+    if run_id is None:
+        return
+    async with get_client() as client:
+        run = await client.read_flow_run(UUID(run_id))
+    env = (run.job_variables or {}).get("env") or {}
+    asked = sorted(name for name in _OPERATOR_ONLY if name in env)
+    if asked:
+        raise RequestRefusedError(
+            f"this run's job variables set {', '.join(asked)}: storage roots are the "
+            "worker's settings, not a run's; start the run without them"
+        )
 
 
 async def with_secret_key(settings: Settings) -> Settings:

@@ -349,3 +349,23 @@ async def test_a_fan_out_link_block_is_deleted_once_its_bot_exists_and_a_rerun_s
     await Secret(value=f"{ZOOM}?pwd=left").asave("meetstream-link-left-by-a-crash")
     assert await forget_stale_links(older_than=dt.timedelta(0)) == 1
     assert (await Secret.aload(mine)).get() == f"{ZOOM}?pwd=s3cret"
+
+
+async def test_a_run_whose_job_variables_set_a_storage_root_is_refused(api: str) -> None:
+    """ "Additional options -> Job variables" in the run form: the worker would put them in
+    the flow's environment, and the run would write wherever it asked."""
+    from prefect.client.orchestration import get_client
+    from prefect.flow_engine import run_flow
+
+    raw = {"request": {"meeting_link": ZOOM, "request_id": "job-variables"}}
+    before = len(httpx.get(_admin(api, "bots")).json()["bots"])
+    asked = {"env": {"MEETSTREAM_CATALOG_ROOT": "/tmp/elsewhere", "MEETSTREAM_WEBHOOK_URL": ""}}
+    async with get_client() as client:
+        created = await client.create_flow_run(capture_meeting, parameters=raw,
+                                               job_variables=asked)  # fmt: skip
+        state = await run_flow(capture_meeting, flow_run=created, parameters=raw,
+                               return_type="state")  # fmt: skip
+
+    assert state.is_failed()
+    assert "job variables set MEETSTREAM_CATALOG_ROOT" in (state.message or "")
+    assert len(httpx.get(_admin(api, "bots")).json()["bots"]) == before  # no bot was created
