@@ -72,16 +72,11 @@ _OPERATOR_ONLY = ("MEETSTREAM_CATALOG_ROOT", "MEETSTREAM_MEDIA_ROOT")
 async def _refuse_run_roots() -> None:
     """Refuse a run whose own job variables set a storage root ("Additional options ->
     Job variables" in the run form, or an API client): the worker would pass them to this
-    process's environment, and the run would write wherever it asked."""
-    from prefect.client.orchestration import get_client
+    process's environment, and the run would write wherever it asked. (Read from the run's
+    context: no API call.)"""
     from prefect.runtime import flow_run
 
-    run_id = flow_run.get_id()
-    if run_id is None:
-        return
-    async with get_client() as client:
-        run = await client.read_flow_run(UUID(run_id))
-    env = (run.job_variables or {}).get("env") or {}
+    env = (flow_run.get_job_variables() or {}).get("env") or {}
     asked = sorted(name for name in _OPERATOR_ONLY if name in env)
     if asked:
         raise RequestRefusedError(
@@ -160,8 +155,8 @@ async def _scrub_link_parameters() -> None:
             return [scrub(v) for v in value]
         return value
 
+    stored = flow_run.get_parameters()  # as the server stored them (not validated)
     async with get_client() as client:
-        stored = (await client.read_flow_run(UUID(run_id))).parameters
         await client.update_flow_run(UUID(run_id), parameters=cast(dict[str, Any], scrub(stored)))
 
 
