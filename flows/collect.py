@@ -28,7 +28,6 @@ from meetstream_catalog.catalog.schema import Outcome
 from meetstream_catalog.job import CaptureJob, CaptureResult, leave_deadline_seconds
 from meetstream_catalog.meetstream.http import Clients, open_clients
 from meetstream_catalog.redaction import redact
-from meetstream_catalog.request import MeetingRequest
 from tasks.settings import LINK_SECRET, RunSettings
 
 
@@ -128,7 +127,9 @@ async def _resolve(
             await asyncio.to_thread(intents.settle, run.catalog, intent)
             continue
         try:
-            request = await tasks.resolve_link(_request(intent))
+            # The passcode, if any, from the fan-out's Secret block (the catalog has none).
+            secret = LINK_SECRET.format(key=intent.key)
+            request = await tasks.resolve_link(intent.request(link_secret=secret))
         except ValueError:
             request = None
         if request is None or (intent.link_has_secret and request.full_link is None):
@@ -167,19 +168,6 @@ async def _resolve(
             )
         )
     return found
-
-
-def _request(intent: Intent) -> MeetingRequest:
-    """The request an intent records; its passcode from the fan-out's Secret block."""
-    return MeetingRequest(
-        meeting_link=intent.meeting_link,
-        link_secret=LINK_SECRET.format(key=intent.key) if intent.link_has_secret else None,
-        bot_name=intent.bot_name,
-        join_at=intent.join_at,
-        max_meeting_minutes=intent.max_meeting_minutes,
-        custom_attributes=intent.custom_attributes,
-        composite_video=intent.composite_video,
-    )
 
 
 def _bot_job(known: pending.PendingBot | None, run: RunSettings) -> CaptureJob:

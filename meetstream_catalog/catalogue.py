@@ -118,21 +118,11 @@ def settle_intent(job: CaptureJob, state: intents.IntentState) -> None:
 
 
 def _intent(job: CaptureJob, now: dt.datetime) -> intents.Intent:
-    request = job.request
-    if request is None:
+    if job.request is None:
         raise ValueError("this job collects an existing bot; it has no request to create one")
-    return intents.Intent(
-        key=job.key,
-        meeting_link=request.meeting_link,
-        link_has_secret=request.full_link is not None,
-        bot_name=request.bot_name,
-        join_at=request.join_at,
-        expires_at=now + dt.timedelta(seconds=job.leave_deadline_seconds),
-        max_meeting_minutes=request.max_meeting_minutes,
-        composite_video=request.composite_video,
-        custom_attributes=dict(request.custom_attributes),
-        run_id=job.run_id,
-        written_at=now,
+    expires_at = now + dt.timedelta(seconds=job.leave_deadline_seconds)
+    return intents.Intent.of(
+        job.request, key=job.key, expires_at=expires_at, run_id=job.run_id, written_at=now
     )
 
 

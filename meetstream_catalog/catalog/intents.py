@@ -32,6 +32,7 @@ from meetstream_catalog.catalog.append import append_rows
 from meetstream_catalog.catalog.read import read_table
 from meetstream_catalog.catalog.schema import INTENTS, PARTITIONS
 from meetstream_catalog.redaction import redact_link
+from meetstream_catalog.request import MeetingRequest
 from meetstream_catalog.roots import Root
 
 __all__ = ["Intent", "IntentState", "latest", "record", "settle"]
@@ -59,6 +60,44 @@ class Intent:
     run_id: str | None = None
     state: IntentState = IntentState.CREATING
     written_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    @classmethod
+    def of(
+        cls,
+        request: MeetingRequest,
+        *,
+        key: str,
+        expires_at: dt.datetime,
+        run_id: str | None,
+        written_at: dt.datetime,
+    ) -> Intent:
+        """The intent of creating a bot for `request` (its address only, never the link)."""
+        return cls(
+            key=key,
+            meeting_link=request.meeting_link,
+            link_has_secret=request.full_link is not None,
+            bot_name=request.bot_name,
+            join_at=request.join_at,
+            expires_at=expires_at,
+            max_meeting_minutes=request.max_meeting_minutes,
+            composite_video=request.composite_video,
+            custom_attributes=dict(request.custom_attributes),
+            run_id=run_id,
+            written_at=written_at,
+        )
+
+    def request(self, link_secret: str | None) -> MeetingRequest:
+        """The request this intent records, to re-send its create call; its full link is
+        in the Secret block `link_secret`, if the link had a passcode."""
+        return MeetingRequest(
+            meeting_link=self.meeting_link,
+            link_secret=link_secret if self.link_has_secret else None,
+            bot_name=self.bot_name,
+            join_at=self.join_at,
+            max_meeting_minutes=self.max_meeting_minutes,
+            custom_attributes=self.custom_attributes,
+            composite_video=self.composite_video,
+        )
 
     def live(self, now: dt.datetime) -> bool:
         return self.state is IntentState.CREATING and self.expires_at > now

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -224,3 +225,42 @@ def test_a_killed_capture_rerun_resumes_its_bot_with_exact_rows(
     stored = [p for p in (tmp_path / "media").rglob("*") if p.is_file()]
     assert len(stored) == len(media)
     assert _leftovers(tmp_path) == []
+
+
+async def test_collect_pending_re_sends_an_unanswered_intent_with_its_key(
+    api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A capture died with its create call's answer unrecorded (as the kill-anywhere test
+    leaves it): the scheduled collect-pending asks MeetStream again with the same key."""
+    import datetime as dt
+
+    from flows.collect import collect_pending
+    from meetstream_catalog.catalog import intents, pending
+    from meetstream_catalog.roots import Root
+
+    monkeypatch.setenv("MEETSTREAM_OUTAGE_TOLERANCE_SECONDS", "1")  # its retries are over
+    root = Root(str(tmp_path / "catalog"))
+    now = dt.datetime.now(dt.UTC)
+    request = MeetingRequest(meeting_link=SHORT, custom_attributes={"team": "qa"})
+    lost = intents.Intent.of(request, key="lost-answer-key", run_id=None,
+                             expires_at=now + dt.timedelta(hours=1),
+                             written_at=now - dt.timedelta(minutes=5))  # fmt: skip
+    intents.record(root, [lost])
+    # MeetStream created the bot; its answer never arrived.
+    created = httpx.post(
+        f"{api}/bots/create_bot",
+        headers={"Authorization": f"Token {DEMO_API_KEY}", "Idempotency-Key": lost.key},
+        json={"meeting_link": SHORT, "bot_name": request.bot_name,
+              "audio_separate_streams": True, "video_separate_streams": True},
+    ).json()  # fmt: skip
+    before = len(_bots_for(api, SHORT))
+    await asyncio.sleep(4)  # the 2-meeting-minute meeting ends (60x)
+
+    await collect_pending()
+
+    assert len(_bots_for(api, SHORT)) == before  # the same bot, not a second one
+    bots = _table(tmp_path, "bots")
+    assert bots["bot_id"].tolist() == [created["bot_id"]]
+    assert bots["request_id"].tolist() == [lost.key]
+    assert bots["outcome"].tolist() == ["captured"]  # it had left: collected at once
+    assert pending.unresolved(root) == []
