@@ -1,6 +1,6 @@
-"""The catalog: Delta Lake tables of every meeting's bots, media, participants, speech and
-webhook events, under one root (a local path or `s3://`). Re-exports only; each name lives
-in the module named beside it.
+"""The catalog: Delta Lake tables of every meeting's bots, media, participants, speech,
+webhook events and create intents, under one root (a local path or `s3://`). Re-exports
+only; each name lives in the module named beside it.
 """
 
 from meetstream_catalog.catalog.arrow_tables import (

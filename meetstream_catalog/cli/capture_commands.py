@@ -254,8 +254,8 @@ def exit_status(result: object) -> int:
         code = EXIT_STATUS.get(one.outcome.value, 1)
         codes.add(code)
         if code:
-            what = one.meeting or "a meeting"
-            error(f"{one.outcome.value}: {what} (bot {one.bot_id}): {one.reason}".rstrip(": "))
+            line = f"{one.outcome.value}: {one.meeting or 'a meeting'} (bot {one.bot_id})"
+            error(f"{line}: {one.reason}" if one.reason else line)
     return next((code for code in (1, 3, 4) if code in codes), 0)
 
 
