@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-from typing import Any
+from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
@@ -24,8 +24,10 @@ from prefect.runtime import flow_run
 
 import tasks
 from flows.capture import capture_meetings
+from flows.form import titled
 from flows.meeting import artifact_caption, artifact_rows
 from meetstream_catalog.request import MeetingRequest, as_utc, idempotency_key, meeting_list
+from meetstream_catalog.request.meeting import OptionalTime
 from meetstream_catalog.roots import Root
 from tasks.settings import LINK_SECRET
 
@@ -35,12 +37,12 @@ MEETINGS_DEPLOYMENT = "capture-meetings/capture-meetings"
 
 @flow(name="capture-scheduled")
 async def capture_scheduled(
-    meetings_url: str | None = None,
-    window_minutes: int = 15,
-    fan_out: bool = False,
-    concurrency: int = 50,
-    meetings_per_run: int = 1,
-    now: dt.datetime | None = None,
+    meetings_url: Annotated[str, titled("Meeting list (empty: the worker's)")] = "",
+    window_minutes: Annotated[int, titled("Window (minutes)")] = 15,
+    fan_out: Annotated[bool, titled("One run per meeting")] = False,
+    concurrency: Annotated[int, titled("Meetings at once")] = 50,
+    meetings_per_run: Annotated[int, titled("Meetings per run (fan-out)")] = 1,
+    now: Annotated[OptionalTime, titled("Window start (empty: the scheduled time)")] = None,
 ) -> list[dict[str, Any]]:
     """Capture every listed meeting whose join time falls in the next window.
 

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Annotated
 
 from prefect import flow
 from prefect.runtime import flow_run
 
 import tasks
+from flows.form import titled
 from flows.meeting import (
     CaptureFailedError,
     capture_in_batch,
@@ -55,7 +57,9 @@ def _meeting_run_name() -> str:
 # every parameter (a passcode included) of a run whose parameters fail its validation.
 @flow(name="capture-meeting", flow_run_name=_meeting_run_name, validate_parameters=False)
 async def capture_meeting(
-    request: MeetingRequest, new_bot: bool = False, mode: CaptureMode = "auto"
+    request: Annotated[MeetingRequest, titled("Meeting")],
+    new_bot: Annotated[bool, titled("Send another recorder")] = False,
+    mode: Annotated[CaptureMode, titled("After the recorder joins")] = "auto",
 ) -> CaptureResult:
     """Send a recorder into one meeting, wait until it leaves, archive everyone's audio and
     video into your storage and add the meeting to the catalog. In webhook mode the run
@@ -101,7 +105,9 @@ async def capture_meeting(
 
 @flow(name="capture-meetings", validate_parameters=False)
 async def capture_meetings(
-    requests: list[MeetingRequest], concurrency: int = 50, mode: CaptureMode = "auto"
+    requests: Annotated[list[MeetingRequest], titled("Meetings")],
+    concurrency: Annotated[int, titled("Meetings at once")] = 50,
+    mode: Annotated[CaptureMode, titled("After the recorder joins")] = "auto",
 ) -> list[CaptureResult]:
     """Capture many meetings concurrently in this flow run (at most `concurrency` at once)."""
     requests = [await _checked(r) for r in requests]

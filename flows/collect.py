@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from typing import Annotated
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 import tasks
+from flows.form import titled
 from flows.meeting import (
     capture_in_batch,
     finish,
@@ -36,7 +38,7 @@ def _collect_run_name() -> str:
 
 
 @flow(name="collect-bot", flow_run_name=_collect_run_name)
-async def collect_bot(bot_id: str) -> CaptureResult:
+async def collect_bot(bot_id: Annotated[str, titled("Bot id")]) -> CaptureResult:
     """Archive and catalogue a bot that already exists (created elsewhere, or by a capture
     that was interrupted) without creating one."""
     run = await tasks.load_settings()
@@ -58,7 +60,9 @@ async def collect_bot(bot_id: str) -> CaptureResult:
 
 
 @flow(name="collect-pending")
-async def collect_pending(concurrency: int = 50) -> list[CaptureResult]:
+async def collect_pending(
+    concurrency: Annotated[int, titled("Meetings at once")] = 50,
+) -> list[CaptureResult]:
     """Collect every bot recorded `in_progress` whose meeting should be over: the bots of
     runs that crashed or were interrupted (and of webhooks that never came). First, a
     create call whose answer was never recorded (an intent without a bot) is re-sent with

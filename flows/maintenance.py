@@ -11,10 +11,12 @@ the event loop.
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_table_artifact
 
+from flows.form import titled
 from meetstream_catalog.catalog import maintenance as catalog_maintenance
 from meetstream_catalog.catalog.schema import TABLES
 from meetstream_catalog.roots import Root
@@ -46,19 +48,22 @@ async def maintain_table(
 
 @flow(name="maintain-catalog")
 async def maintain_catalog(
-    catalog_root: str | None = None,
-    compact: bool = True,
-    vacuum: bool = True,
-    vacuum_retention_days: float = catalog_maintenance.DEFAULT_VACUUM_RETENTION_DAYS,
-    target_file_size_mib: int = catalog_maintenance.DEFAULT_TARGET_FILE_SIZE // MIB,
+    compact: Annotated[bool, titled("Compact small files")] = True,
+    vacuum: Annotated[bool, titled("Delete replaced files")] = True,
+    vacuum_retention_days: Annotated[
+        float, titled("Keep replaced files for (days)")
+    ] = catalog_maintenance.DEFAULT_VACUUM_RETENTION_DAYS,
+    target_file_size_mib: Annotated[
+        int, titled("Target file size (MiB)")
+    ] = catalog_maintenance.DEFAULT_TARGET_FILE_SIZE // MIB,
 ) -> list[catalog_maintenance.TableMaintenance]:
     """Compact small files (today's too), vacuum files replaced more than
     `vacuum_retention_days` ago, checkpoint and clean the log of every catalog table.
-    Safe while captures commit. Returns one report per table."""
-    settings = Settings()
-    if catalog_root:
-        settings = settings.model_copy(update={"catalog_root": catalog_root})
-    root = settings.catalog()
+    Safe while captures commit. Returns one report per table.
+
+    The catalog is the worker's MEETSTREAM_CATALOG_ROOT: an operator's setting, never a
+    parameter a form user could point at another catalog (docs/deploy.md)."""
+    root = Settings().catalog()
     reports = [
         await maintain_table(
             root,

@@ -17,9 +17,9 @@ from prefect import get_run_logger
 PROGRESS = logging.getLogger("meetstream.progress")
 
 # Set for the meetings of a many-meeting run (`flows.meeting.capture_in_batch`): their
-# intermediate facts (each status change, archive progress) stay out of the run log, whose
-# every line the API server records: 1,000 meetings x ~5 such lines. Milestones (bot
-# created, left, archived, catalogued) are always logged; the terminal view gets all.
+# repeated facts (heartbeats, archive progress) stay out of the run log, whose every line
+# the API server records: 1,000 meetings x 12 heartbeats an hour. Milestones (bot created,
+# each status change, left, archived, catalogued) are always logged; the terminal gets all.
 IN_BATCH: ContextVar[bool] = ContextVar("meetstream_in_batch", default=False)
 
 
@@ -63,7 +63,7 @@ class StatusReport:
             duration(elapsed),
             duration(max(0.0, self.deadline - elapsed)),
             bot_id=self.bot_id,
-            detail=True,
+            detail=same,  # a change is always logged; in a batch a heartbeat only at DEBUG
         )
 
 

@@ -18,8 +18,12 @@ import httpx
 SUPPORTED_HOSTS = (
     "zoom.us (and its subdomains), meet.google.com, teams.microsoft.com, teams.live.com"
 )
-# No query, fragment, user info or `;` path parameter: where passcodes live.
-ADDRESS_PATTERN = r"^https?://[^/?#@;\s]+(/[^?#;\s]*)?$"
+# A supported host (as `platform_from_link`, lower case), then no query, fragment, user
+# info or `;` path parameter: where passcodes live.
+ADDRESS_PATTERN = (
+    r"^https?://(([a-z0-9-]+\.)*zoom\.us|meet\.google\.com|teams\.microsoft\.com|teams\.live\.com)"
+    r"(:[0-9]+)?(/[^?#;\s]*)?$"
+)
 
 
 class InvalidMeetingLinkError(ValueError):

@@ -21,7 +21,16 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
 from meetstream_catalog.request.links import (
@@ -35,6 +44,24 @@ from meetstream_catalog.request.links import (
 )
 
 _KEY_NAMESPACE = uuid.UUID("5b0f5d1e-8a53-4c5e-9a43-2f1d3f0c7a10")
+
+
+def _none_if_blank(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+# Optional fields render as plain text boxes: an empty box means "none". (A `str | None`
+# schema is an `anyOf`, which the Prefect form shows as a type toggle, without a text box
+# until "str" is picked.)
+OptionalText = Annotated[
+    str | None, BeforeValidator(_none_if_blank), WithJsonSchema({"type": "string"})
+]
+OptionalTime = Annotated[
+    dt.datetime | None,
+    BeforeValidator(_none_if_blank),
+    WithJsonSchema({"type": "string"}),  # no "format": an empty box must validate
+]
+_EMPTY: JsonDict = {"default": ""}  # what the form shows and sends for "none"
 
 
 class MeetingRequest(BaseModel):
@@ -51,12 +78,14 @@ class MeetingRequest(BaseModel):
             "https://zoom.us/j/123456789 or https://meet.google.com/abc-defg-hij. "
             "If the link has a passcode (?pwd=...), save the whole link as a Secret block "
             "and name it below instead.",
-            pattern=ADDRESS_PATTERN,
+            # In the form only: in Python, `_supported` refuses with a sentence, not a regex.
+            json_schema_extra={"pattern": ADDRESS_PATTERN},
             examples=["https://zoom.us/j/123456789"],
         ),
     ]
-    link_secret: str | None = Field(
+    link_secret: OptionalText = Field(
         default=None,
+        json_schema_extra=_EMPTY,
         title="Secret block with the full link",
         description="Name of a Secret block (Blocks -> Secret) whose value is the full "
         "meeting link including its passcode. Leave empty for links without a passcode.",
@@ -68,8 +97,9 @@ class MeetingRequest(BaseModel):
         title="Recorder name",
         description="The name the recorder joins with; attendees see it.",
     )
-    join_at: dt.datetime | None = Field(
+    join_at: OptionalTime = Field(
         default=None,
+        json_schema_extra=_EMPTY,
         title="Join at",
         description="When the recorder should join, with a time zone, e.g. "
         "2026-12-01T15:00:00+01:00. Leave empty to join now.",
@@ -93,9 +123,10 @@ class MeetingRequest(BaseModel):
         title="Also keep the combined video",
         description="Besides each person's own files, archive the single combined video.",
     )
-    request_id: str | None = Field(
+    request_id: OptionalText = Field(
         default=None,
-        title="Request id (optional)",
+        json_schema_extra=_EMPTY,
+        title="Request id",
         description="Any stable text that names this request, e.g. a calendar event id. "
         "Running the same request id again reuses its recorder instead of sending another.",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from deltalake import DeltaTable
 
 from meetstream_catalog import catalog
@@ -30,18 +31,19 @@ def write(root: str, bot_id: str, files: int) -> None:
 
 
 async def test_the_maintain_catalog_flow_compacts_today_vacuums_and_reports(
-    prefect_api: None, tmp_path: Path
+    prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from prefect.client.orchestration import get_client
 
     from flows.maintenance import maintain_catalog
 
     root = f"file://{tmp_path / 'catalog'}"
+    monkeypatch.setenv("MEETSTREAM_CATALOG_ROOT", root)
     for i in range(3):
         write(root, f"bot-{i}", 2)
 
-    reports = await maintain_catalog(catalog_root=root, vacuum=False)
-    again = await maintain_catalog(catalog_root=root, vacuum_retention_days=0)
+    reports = await maintain_catalog(vacuum=False)
+    again = await maintain_catalog(vacuum_retention_days=0)
 
     by_table = {r.table: r for r in reports}
     assert by_table["media"].files_compacted == 3  # today's small files, one per bot

@@ -35,3 +35,27 @@ def test_changes_are_reported_once_and_silence_gets_a_heartbeat_every_five_minut
         "gives up in 49m38s)",
         "Bot b1: Stopped (10m40s elapsed; archiving starts when it leaves; gives up in 49m20s)",
     ]
+
+
+def test_in_a_batch_status_changes_reach_the_run_log_and_heartbeats_stay_at_debug(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import logging
+
+    logged: list[tuple[int, str]] = []
+
+    class RunLog:
+        def log(self, level: int, message: str, *args: object) -> None:
+            logged.append((level, message % args))
+
+    monkeypatch.setattr(module, "get_run_logger", RunLog)
+    token = module.IN_BATCH.set(True)
+    try:
+        report = StatusReport("b1", deadline_seconds=3600)
+        for at, status in [(5, "Joining"), (20, "InMeeting"), (321, "InMeeting")]:
+            report(status, now=report.started + at)
+    finally:
+        module.IN_BATCH.reset(token)
+
+    assert [level for level, _ in logged] == [logging.INFO, logging.INFO, logging.DEBUG]
+    assert logged[2][1].startswith("Bot b1: still InMeeting")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from typing import Any
 
 import pendulum
 import pytest
@@ -89,6 +90,67 @@ def test_the_form_shows_no_storage_roots_and_no_secret_field() -> None:
     assert not {"media_root", "catalog_root"} & set(properties)
     assert all(p.get("description") for p in properties.values())
     assert properties["custom_attributes"]["examples"]
+
+
+@pytest.mark.parametrize(
+    "link",
+    ["https://example.com/j/123", "https://zoom.us.evil.com/j/1", "https://x.meet.google.com/a"],
+)
+def test_the_form_schema_accepts_only_the_supported_meeting_hosts(link: str) -> None:
+    pattern = MeetingRequest.model_json_schema()["properties"]["meeting_link"]["pattern"]
+
+    assert re.match(pattern, link) is None
+    hosts = ("https://zoom.us/j/1", "https://acme.zoom.us/j/1",
+                 "https://meet.google.com/abc-def", "https://teams.live.com/meet/9")  # fmt: skip
+    for supported in hosts:
+        assert re.match(pattern, supported), supported
+    with pytest.raises(ValidationError, match="not a meeting link: use an http"):
+        MeetingRequest(meeting_link=link)
+
+
+def _flow_forms() -> list[dict[str, Any]]:
+    from prefect.utilities.callables import parameter_schema
+
+    from flows.batch import capture_scheduled
+    from flows.capture import capture_meeting, capture_meetings
+    from flows.collect import collect_bot, collect_pending
+    from flows.maintenance import maintain_catalog
+
+    flows = (capture_meeting, capture_meetings, capture_scheduled, collect_bot,
+             collect_pending, maintain_catalog)  # fmt: skip
+    return [parameter_schema(f.fn).model_dump() for f in flows]
+
+
+def test_every_form_field_has_a_human_title_and_no_type_toggle() -> None:
+    fields = [
+        (name, field)
+        for schema in [*_flow_forms(), MeetingRequest.model_json_schema()]
+        for part in [schema, *schema.get("definitions", {}).values()]
+        for name, field in part.get("properties", {}).items()
+    ]
+
+    assert fields
+    for name, field in fields:
+        assert "anyOf" not in field, name  # the form's "str | None" toggle
+        title = field.get("title", "")
+        assert title, name
+        assert title != name, name
+        assert "_" not in title, title
+        assert "optional" not in title.casefold(), title
+
+
+def test_empty_optional_form_fields_mean_none() -> None:
+    request = MeetingRequest.model_validate(
+        {"meeting_link": "https://zoom.us/j/1", "link_secret": "", "join_at": "", "request_id": " "}
+    )
+
+    assert (request.link_secret, request.join_at, request.request_id) == (None, None, None)
+
+
+def test_no_form_lets_a_run_choose_a_storage_root() -> None:
+    names = {name for schema in _flow_forms() for name in schema["properties"]}
+
+    assert not {n for n in names if "root" in n}
 
 
 def test_run_names_say_platform_meeting_recorder_and_time() -> None:
