@@ -26,9 +26,12 @@ from meetstream_catalog.job import CaptureJob, CaptureResult
 from meetstream_catalog.meetstream.http import Clients
 from meetstream_catalog.redaction import redact
 from meetstream_catalog.request import MeetingRequest
+from meetstream_catalog.request.meeting_list import MeetingListError
 from meetstream_catalog.request.preflight import PreflightError, preflight
 from meetstream_catalog.roots import Root
-from tasks.settings import RunSettings
+from meetstream_catalog.settings import MissingApiKeyError
+from tasks.failures import one_line_failures
+from tasks.settings import RequestRefusedError, RunSettings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -36,6 +39,12 @@ R = TypeVar("R")
 
 class CaptureFailedError(RuntimeError):
     """The meeting could not be captured; the message says why and what to do."""
+
+
+# Refusals an operator fixes with a setting or a parameter: one line, no traceback.
+one_line_failures(
+    CaptureFailedError, RequestRefusedError, PreflightError, MeetingListError, MissingApiKeyError
+)
 
 
 async def preflight_once(run: RunSettings, request: MeetingRequest | None) -> None:

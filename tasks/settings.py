@@ -219,7 +219,7 @@ async def resolve_link(request: MeetingRequest) -> MeetingRequest:
         if request.link_secret.startswith(_LINK_PREFIX):
             # Deleted once its bot existed: the caller finds that bot, or refuses.
             return request
-        raise ValueError(
+        raise RequestRefusedError(
             f"No Secret block named {request.link_secret!r}: create it (Blocks -> Secret) "
             "with the full meeting link as its value, or clear the field"
         ) from exc
@@ -227,7 +227,7 @@ async def resolve_link(request: MeetingRequest) -> MeetingRequest:
         str(block.get()), **request.model_dump(exclude={"meeting_link"})
     )
     if full.meeting_link != request.meeting_link:
-        raise ValueError(
+        raise RequestRefusedError(
             f"The link in Secret block {request.link_secret!r} is for another meeting than "
             f"{request.meeting_link}"
         )

@@ -183,7 +183,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     api_port, sim_port, hook_port = free_port(), free_port(), free_port()
     api_url = f"http://127.0.0.1:{api_port}/api"
     sim_url = f"http://127.0.0.1:{sim_port}/api/v1"
-    logs = {n: tmp / f"{n}.log" for n in ("server", "simulator", "worker", "receiver")}
+    logs = {
+        n: tmp / f"{n}.log" for n in ("server", "simulator", "worker", "webhook-worker", "receiver")
+    }
     work = tmp / "work"
     work.mkdir()
     built = Stack(api_url, sim_url, tmp / "catalog", tmp / "media", work, logs)
@@ -235,7 +237,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         _wait_healthy(f"{sim_url}/bot", procs.started[1][1], 30, built.tail())
 
         client_env = _base_env(tmp / "client-home", api_url)
-        _cli(["work-pool", "create", "meetstream", "--type", "process"], client_env)
+        # docs/deploy.md's pool: its template gives a run no say over env, command or
+        # working directory (a run's job variables cannot move the catalog elsewhere).
+        template = str(PROJECT / "work-pool.json")
+        _cli(["work-pool", "create", "meetstream", "--type", "process",
+              "--base-job-template", template], client_env)  # fmt: skip
+        _cli(["work-queue", "create", "webhooks", "--pool", "meetstream"], client_env)
         deploy_env = {**client_env, "MEETSTREAM_PROJECT_DIR": str(PROJECT)}
         _cli(["--no-prompt", "deploy", "--all"], deploy_env)
 
@@ -254,10 +261,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         }
         procs.start(
             "worker",
-            [str(BIN / "prefect"), "worker", "start", "--pool", "meetstream", "--type", "process"],
+            [str(BIN / "prefect"), "worker", "start", "--pool", "meetstream", "--type", "process",
+             "--work-queue", "default"],
             worker_env,
             logs["worker"],
-        )
+        )  # fmt: skip
+        # Webhook mode is a worker's setting (MEETSTREAM_WEBHOOK_URL), not a run's: a worker
+        # of its own, on the pool's `webhooks` queue.
+        procs.start(
+            "webhook-worker",
+            [str(BIN / "prefect"), "worker", "start", "--pool", "meetstream", "--type", "process",
+             "--work-queue", "webhooks"],
+            {**worker_env, "MEETSTREAM_WEBHOOK_URL": built.receiver_url},
+            logs["webhook-worker"],
+        )  # fmt: skip
         receiver_env = {
             **client_env,
             "MEETSTREAM_WEBHOOK_SECRET": WEBHOOK_SECRET,

@@ -96,9 +96,9 @@ async def test_webhook_mode_captures_every_meeting_without_polling_and_recovers_
             "capture-scheduled/capture-scheduled",
             client=client,
             parameters={"meetings_url": str(listed)},
-            # The receiver's public URL is an operator setting of the worker: here a job
-            # variable of this run, so the other tests' runs keep polling.
-            job_variables={"env": {"MEETSTREAM_WEBHOOK_URL": stack.receiver_url}},
+            # The receiver's public URL is an operator setting of the worker: the webhook
+            # queue's worker has it, so the other tests' runs keep polling.
+            work_queue_name="webhooks",
             timeout=300,
         )
     assert isinstance(batch, FlowRun)
