@@ -37,6 +37,7 @@ from meetstream_catalog.job import CaptureJob, CaptureMode, CaptureResult
 from meetstream_catalog.meetstream.http import Clients, open_clients
 from meetstream_catalog.redaction import redact
 from meetstream_catalog.request import MeetingRequest, idempotency_key
+from meetstream_catalog.request.links import public_part, run_label
 from meetstream_catalog.settings import Settings
 from tasks.settings import RunSettings, link_gone
 
@@ -50,6 +51,9 @@ def _meeting_run_name() -> str:
     if isinstance(request, dict):
         with contextlib.suppress(ValueError):
             return MeetingRequest.model_validate(request).run_name()
+        link = request.get("meeting_link")
+        if isinstance(link, str):  # a request the flow refuses: named by its address only
+            return f"{run_label(public_part(link))} · refused"
     return "meeting"
 
 

@@ -39,11 +39,16 @@ def _deployment_id(stack: Stack, name: str) -> str:
 def _create_run(stack: Stack, parameters: dict[str, Any], **body: Any) -> httpx.Response:
     """POST create_flow_run as the UI's run form does with "Validate parameters" off."""
     deployment = _deployment_id(stack, "capture-meeting/capture-meeting")
-    return httpx.post(
-        f"{stack.api_url}/deployments/{deployment}/create_flow_run",
-        json={"parameters": parameters, "enforce_parameter_schema": False, **body},
-        timeout=10,
-    )
+    for _ in range(10):  # a busy SQLite server answers 503; Prefect's own client retries too
+        answer = httpx.post(
+            f"{stack.api_url}/deployments/{deployment}/create_flow_run",
+            json={"parameters": parameters, "enforce_parameter_schema": False, **body},
+            timeout=10,
+        )
+        if answer.status_code != 503:
+            break
+        time.sleep(1)
+    return answer
 
 
 async def _final(stack: Stack, run_ids: list[str]) -> list[dict[str, Any]]:
@@ -119,12 +124,10 @@ async def test_a_run_cannot_move_the_storage_roots_through_job_variables(
 
     created = _create_run(stack, {"request": request}, job_variables={"env": env})
 
-    # The pool's template (work-pool.json) has no `env`: the server refuses the job
-    # variables, or, if a client got them stored, the flow refuses the run in one line.
-    if created.status_code == 201:
-        (run,) = await _final(stack, [str(created.json()["id"])])
-        assert run["state"]["type"] == "FAILED"
-        assert "storage roots are the worker's settings" in run["state"]["message"]
-    else:
-        assert created.status_code in (409, 422), created.text
+    # Prefect stores job variables the pool's template (work-pool.json) does not know, and
+    # the template keeps them out of the flow-run process; the flow refuses the run anyway.
+    assert created.status_code == 201, created.text
+    (run,) = await _final(stack, [str(created.json()["id"])])
+    assert run["state"]["type"] == "FAILED"
+    assert "storage roots are the worker's settings" in run["state"]["message"]
     assert not elsewhere.exists()

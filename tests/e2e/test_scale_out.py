@@ -153,7 +153,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             aws = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}  # fmt: skip
             httpx.put(f"{endpoint}/{BUCKET}", timeout=10).raise_for_status()
-            _cli(["work-pool", "create", "meetstream", "--type", "process"], env)
+            template = str(PROJECT / "work-pool.json")  # docs/deploy.md's pool
+            _cli(["work-pool", "create", "meetstream", "--type", "process",
+                  "--base-job-template", template], env)  # fmt: skip
             _cli(
                 ["--no-prompt", "deploy", "--all"], {**env, "MEETSTREAM_PROJECT_DIR": str(PROJECT)}
             )
