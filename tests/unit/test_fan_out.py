@@ -74,3 +74,22 @@ async def test_a_chunk_is_one_run_of_the_many_meetings_deployment(
     again = await batch._submit(_requests(3), concurrency=7)
     assert submitted[1]["idempotency_key"] == call["idempotency_key"]
     assert len(again) == 3
+
+
+async def test_submitted_parameters_pass_the_deployments_own_schema_check(
+    submitted: list[dict[str, Any]],
+) -> None:
+    """The server validates a deployment run's parameters against the flow's schema
+    (`enforce_parameter_schema`): an unset optional field must not be sent as null."""
+    from prefect.utilities.callables import parameter_schema
+    from prefect.utilities.schema_tools import validate
+
+    from flows.capture import capture_meeting, capture_meetings
+
+    plain = MeetingRequest(meeting_link="https://zoom.us/j/1")  # no passcode, no block
+    await batch._submit([plain], concurrency=50)
+    await batch._submit([plain, *_requests(2)], concurrency=5)
+
+    for call, flow in zip(submitted, (capture_meeting, capture_meetings), strict=True):
+        schema = parameter_schema(flow.fn).model_dump()
+        assert validate(call["parameters"], schema, raise_on_error=True) == []
