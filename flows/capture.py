@@ -61,7 +61,7 @@ def _meeting_run_name() -> str:
 # every parameter (a passcode included) of a run whose parameters fail its validation.
 @flow(name="capture-meeting", flow_run_name=_meeting_run_name, validate_parameters=False)
 async def capture_meeting(
-    request: Annotated[MeetingRequest, titled("Meeting")],
+    request: Annotated[MeetingRequest, titled("Meeting to record")],
     new_bot: Annotated[bool, titled("Send another recorder")] = False,
     mode: Annotated[CaptureMode, titled("After the recorder joins")] = "auto",
 ) -> CaptureResult:
@@ -109,7 +109,7 @@ async def capture_meeting(
 
 @flow(name="capture-meetings", validate_parameters=False)
 async def capture_meetings(
-    requests: Annotated[list[MeetingRequest], titled("Meetings")],
+    requests: Annotated[list[MeetingRequest], titled("Meetings to record")],
     concurrency: Annotated[int, titled("Meetings at once")] = 50,
     mode: Annotated[CaptureMode, titled("After the recorder joins")] = "auto",
 ) -> list[CaptureResult]:

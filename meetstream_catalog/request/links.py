@@ -3,8 +3,8 @@
 The trap guarded here is the passcode. A Zoom link carries it in `?pwd=`, other platforms in
 other query parts, `;` parameters or user info, and whatever is stored in a run's
 parameters, a log or the catalog is readable by many. `meeting_address` keeps only the
-scheme, host, port and path (which identify the meeting), and `ADDRESS_PATTERN` is the JSON
-schema rule that refuses anything else in a form field. The platform is derived from the
+scheme, host, port and path (which identify the meeting), and `FORM_RULES` are the JSON
+schema rules that refuse anything else in a form field. The platform is derived from the
 host alone (`platform_from_link`), never from the path or a query.
 """
 
@@ -14,16 +14,55 @@ import re
 from urllib.parse import unquote
 
 import httpx
+from pydantic import JsonValue
+from pydantic.config import JsonDict
 
 SUPPORTED_HOSTS = (
     "zoom.us (and its subdomains), meet.google.com, teams.microsoft.com, teams.live.com"
 )
-# A supported host (as `platform_from_link`, lower case), then no query, fragment, user
-# info or `;` path parameter: where passcodes live.
-ADDRESS_PATTERN = (
+# A supported host, as `platform_from_link` (lower case).
+HOST_PATTERN = (
     r"^https?://(([a-z0-9-]+\.)*zoom\.us|meet\.google\.com|teams\.microsoft\.com|teams\.live\.com)"
-    r"(:[0-9]+)?(/[^?#;\s]*)?$"
+    r"(:[0-9]+)?(/|$)"
 )
+# Where passcodes live, as `carries_private_part`: a query, fragment, user info or `;`
+# parameter, also percent-encoded (`%3F`, `%23`, `%3B`, `%3D`, `%26`).
+PRIVATE_PATTERN = r"[?#@;]|%(3[fFbBdD]|23|26)"
+
+
+def _refuse(pattern: str, *, matching: bool, rule: str) -> JsonDict:
+    """A JSON schema rule on `meeting_link` whose refusal never repeats the link.
+
+    Every JSON schema keyword on a value (`pattern`, `format`, `not`, ...) words its error
+    with the value, and Prefect shows that error (a passcode included) in the UI and in the
+    409 answer. `required` words it with a property name only: so when the link matches
+    (or fails) `pattern`, the rule requires a property whose name is the sentence to show.
+    """
+    test: JsonDict = {"pattern": pattern}
+    return {
+        "if": {
+            "properties": {"meeting_link": test if matching else {"not": test}},
+            "required": ["meeting_link"],
+        },
+        "then": {"required": [rule]},
+    }
+
+
+# The form's checks of `meeting_link`, on the server, before a run is stored.
+FORM_RULES: list[JsonValue] = [
+    _refuse(
+        PRIVATE_PATTERN,
+        matching=True,
+        rule="Meeting link: the address only, without a passcode (put the whole link in a "
+        "Secret block and name it in 'Secret block with the full link')",
+    ),
+    _refuse(
+        HOST_PATTERN,
+        matching=False,
+        rule="Meeting link: an http(s) link on zoom.us, meet.google.com, "
+        "teams.microsoft.com or teams.live.com",
+    ),
+]
 
 
 class InvalidMeetingLinkError(ValueError):

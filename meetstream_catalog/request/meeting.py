@@ -34,7 +34,7 @@ from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
 from meetstream_catalog.request.links import (
-    ADDRESS_PATTERN,
+    FORM_RULES,
     SUPPORTED_HOSTS,
     InvalidMeetingLinkError,
     carries_private_part,
@@ -67,8 +67,12 @@ _EMPTY: JsonDict = {"default": ""}  # what the form shows and sends for "none"
 class MeetingRequest(BaseModel):
     """Send a recorder into one meeting and archive everyone's audio and video."""
 
-    # A refusal never repeats what was given: it may be a link with its passcode.
-    model_config = ConfigDict(hide_input_in_errors=True)
+    # A refusal never repeats what was given: it may be a link with its passcode. The form's
+    # checks of the link are `FORM_RULES` (the server applies them before storing a run);
+    # in Python, `_supported` refuses with a sentence.
+    model_config = ConfigDict(
+        hide_input_in_errors=True, json_schema_extra={"allOf": FORM_RULES}, title="Meeting"
+    )
 
     meeting_link: Annotated[
         str,
@@ -78,8 +82,6 @@ class MeetingRequest(BaseModel):
             "https://zoom.us/j/123456789 or https://meet.google.com/abc-defg-hij. "
             "If the link has a passcode (?pwd=...), save the whole link as a Secret block "
             "and name it below instead.",
-            # In the form only: in Python, `_supported` refuses with a sentence, not a regex.
-            json_schema_extra={"pattern": ADDRESS_PATTERN},
             examples=["https://zoom.us/j/123456789"],
         ),
     ]
