@@ -35,8 +35,10 @@ def _refuse(pattern: str, *, matching: bool, rule: str) -> JsonDict:
 
     Every JSON schema keyword on a value (`pattern`, `format`, `not`, ...) words its error
     with the value, and Prefect shows that error (a passcode included) in the UI and in the
-    409 answer. `required` words it with a property name only: so when the link matches
-    (or fails) `pattern`, the rule requires a property whose name is the sentence to show.
+    409 answer. `required` words its error with a property name only: so when the link
+    matches (or fails) `pattern`, the rule requires a property whose name is the sentence
+    to show. The sentence starts with `meeting_link ` and holds no quote: the UI files a
+    `required` error under the field named by its first word, next to the link's box.
     """
     test: JsonDict = {"pattern": pattern}
     return {
@@ -53,14 +55,14 @@ FORM_RULES: list[JsonValue] = [
     _refuse(
         PRIVATE_PATTERN,
         matching=True,
-        rule="Meeting link: the address only, without a passcode (put the whole link in a "
-        "Secret block and name it in 'Secret block with the full link')",
+        rule="meeting_link holds a passcode or another private part: enter the meeting "
+        "address only, and save the whole link as a Secret block named in the field below",
     ),
     _refuse(
         HOST_PATTERN,
         matching=False,
-        rule="Meeting link: an http(s) link on zoom.us, meet.google.com, "
-        "teams.microsoft.com or teams.live.com",
+        rule="meeting_link is not a meeting: use an http(s) link on zoom.us, "
+        "meet.google.com, teams.microsoft.com or teams.live.com",
     ),
 ]
 
