@@ -56,6 +56,7 @@ SPEED = 60.0
 MEETING_MINUTES = 10
 API_KEY = "sk_webhook_bench_0123456789"
 SECRET = "whsec_webhook_bench_secret"  # noqa: S105 - the simulator's, local only
+TOKEN_KEY = "tk_webhook_bench_token_key"  # noqa: S105 - the workers' and receiver's, local only
 MODES = ("wait", "webhook")
 
 
@@ -196,9 +197,24 @@ async def _phase(mode: str, count: int, admin: str, worker: int) -> Phase:
     )
 
 
+@dataclass(frozen=True)
+class Stack:
+    """The running stack: the simulator's admin URL, the worker's and the receiver's PIDs,
+    the receiver's URL."""
+
+    admin: str
+    worker: int
+    receiver: int
+    receiver_url: str
+
+
 @contextlib.contextmanager
-def _stack(tmp: Path, count: int) -> Iterator[tuple[str, int]]:
-    """Server, simulator, deployments, receiver and worker; yields (admin URL, worker pid)."""
+def stack(
+    tmp: Path, scenario: Path, deployments: tuple[str, ...], *, signed: bool = True
+) -> Iterator[Stack]:
+    """Server, simulator, deployments, receiver and worker, each its own process on
+    127.0.0.1. `signed`: the simulator signs its webhooks; else they get in by the token
+    of their callback URL alone (both keys are the receiver's, as docs/deploy.md says)."""
     env = _env(tmp)
     api_port, sim_port, hook_port = _free_port(), _free_port(), _free_port()
     api_url = f"http://127.0.0.1:{api_port}/api"
@@ -209,7 +225,7 @@ def _stack(tmp: Path, count: int) -> Iterator[tuple[str, int]]:
               "--port", str(api_port)]  # fmt: skip
     simulator = [sys.executable, "-m", "meetstream_catalog.simulator", "--port",
                  str(sim_port), "--api-key", API_KEY, "--speed", str(SPEED), "--scenario",
-                 str(_scenario(tmp / "scenario.yaml", count)), "--webhook-secret", SECRET,
+                 str(scenario), "--webhook-secret", SECRET if signed else "",
                  "--speech-bytes-per-second", "200", "--video-bytes-per-second", "200",
                  "--wav-sample-rate", "400"]  # fmt: skip
     receiver = [sys.executable, "-m", "meetstream_catalog.webhooks", "--port", str(hook_port)]
@@ -221,12 +237,14 @@ def _stack(tmp: Path, count: int) -> Iterator[tuple[str, int]]:
         "MEETSTREAM_CATALOG_ROOT": str(tmp / "catalog"),
         "MEETSTREAM_MEDIA_ROOT": str(tmp / "media"),
         "MEETSTREAM_WEBHOOK_URL": f"{hook}/webhooks/meetstream",
+        "MEETSTREAM_WEBHOOK_TOKEN_KEY": TOKEN_KEY,
         "MEETSTREAM_POLL_INTERVAL_SECONDS": f"{5 / SPEED:.3f}",
         "MEETSTREAM_POLL_MAX_INTERVAL_SECONDS": f"{75 / SPEED:.3f}",
     }
     worker_env = {**client, **meetstream, "PREFECT_WORKER_QUERY_SECONDS": "1",
                   "PREFECT_WORKER_PREFETCH_SECONDS": "1"}  # fmt: skip
     receiver_env = {**client, "MEETSTREAM_WEBHOOK_SECRET": SECRET,
+                    "MEETSTREAM_WEBHOOK_TOKEN_KEY": TOKEN_KEY,
                     "MEETSTREAM_CATALOG_ROOT": str(tmp / "catalog")}  # fmt: skip
     with contextlib.ExitStack() as stack:
         stack.enter_context(_process(server, env, tmp / "server.log"))
@@ -234,25 +252,27 @@ def _stack(tmp: Path, count: int) -> Iterator[tuple[str, int]]:
         _wait_for(f"{api_url}/health", 180, tmp / "server.log")
         _wait_for(f"{sim}/_simulator/requests", 60, tmp / "simulator.log")
         _cli(["work-pool", "create", "meetstream", "--type", "process"], client)
-        # Only the two deployments measured: the scheduled ones would add their runs'
-        # CPU to the worker's.
-        deploy = ["--no-prompt", "deploy", "--name", "capture-meeting", "--name", "collect-bot"]
+        # Only the deployments measured: the scheduled ones would add their runs' CPU.
+        deploy = ["--no-prompt", "deploy", *(f"--name={name}" for name in deployments)]
         _cli(deploy, {**client, "MEETSTREAM_PROJECT_DIR": str(PROJECT)})
-        stack.enter_context(_process(receiver, receiver_env, tmp / "receiver.log"))
+        hook_pid = stack.enter_context(_process(receiver, receiver_env, tmp / "receiver.log"))
         _wait_for(f"{hook}/health", 60, tmp / "receiver.log")
         pid = stack.enter_context(_process(worker, worker_env, tmp / "worker.log"))
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
-            yield f"{sim}/_simulator", pid
+            yield Stack(f"{sim}/_simulator", pid, hook_pid, f"{hook}/webhooks/meetstream")
 
 
 def bench(count: int) -> list[Phase]:
     """Both phases; the stack's logs are deleted on success, kept (and named) on failure."""
     tmp = Path(tempfile.mkdtemp(prefix="webhook-bench-"))
     try:
-        with _stack(tmp, count) as (admin, worker):
-            phases = [asyncio.run(_phase(mode, count, admin, worker)) for mode in MODES]
+        scenario = _scenario(tmp / "scenario.yaml", count)
+        with stack(tmp, scenario, ("capture-meeting", "collect-bot")) as running:
+            phases = [
+                asyncio.run(_phase(mode, count, running.admin, running.worker)) for mode in MODES
+            ]
     except BaseException:
         print(f"logs kept in {tmp}", file=sys.stderr, flush=True)
         raise

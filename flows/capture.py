@@ -39,6 +39,7 @@ from meetstream_catalog.redaction import redact
 from meetstream_catalog.request import MeetingRequest, idempotency_key
 from meetstream_catalog.request.links import public_part, run_label
 from meetstream_catalog.settings import Settings
+from meetstream_catalog.webhooks import auth
 from tasks.settings import RunSettings, link_gone
 
 __all__ = ["CaptureFailedError", "capture_meeting", "capture_meetings"]
@@ -149,13 +150,20 @@ def _mode(mode: object) -> CaptureMode:
 
 
 def _callback_url(mode: CaptureMode, settings: Settings) -> str | None:
-    """The receiver's URL in webhook mode (auto: when one is configured), else None."""
+    """The receiver's URL in webhook mode (auto: when one is configured), else None. Each
+    job's callback URL adds its own token to it (`_request_job`)."""
     if mode == "wait" or (mode == "auto" and not settings.webhook_url):
         return None
     if not settings.webhook_url:
         raise CaptureFailedError(
             "webhook mode needs the receiver's public URL: set MEETSTREAM_WEBHOOK_URL "
             "(see docs/deploy.md, 'Webhooks'), or use mode 'wait'"
+        )
+    if settings.webhook_token_key is None or not settings.webhook_token_key.get_secret_value():
+        raise CaptureFailedError(
+            "webhook mode needs the callback token key the receiver checks: set "
+            "MEETSTREAM_WEBHOOK_TOKEN_KEY (or the Secret block 'meetstream-webhook-token-key'; "
+            "see docs/deploy.md, 'Webhooks'), or use mode 'wait'"
         )
     return settings.webhook_url
 
@@ -170,11 +178,16 @@ def _request_job(
 ) -> CaptureJob:
     """The job for a meeting to capture: roots are operator settings, never run parameters.
     `key`: the one an earlier invocation of the same request used; `new_bot`: a key of this
-    run's own, so MeetStream creates another bot even for a request it has seen."""
+    run's own, so MeetStream creates another bot even for a request it has seen;
+    `callback_url`: the receiver's, to which the token of the job's key is added."""
     run_id = str(flow_run.get_id())
+    key = key or idempotency_key(request, run_scope=run_id, new_bot=new_bot)
+    token_key = run.settings.webhook_token_key
+    if callback_url is not None and token_key is not None:  # `_callback_url` checked the key
+        callback_url = auth.callback_url(callback_url, key, token_key.get_secret_value())
     return CaptureJob.for_request(
         request,
-        key=key or idempotency_key(request, run_scope=run_id, new_bot=new_bot),
+        key=key,
         settings=run.settings,
         media_root=run.media,
         catalog_root=run.catalog,

@@ -1,10 +1,10 @@
 """The one home of redaction: what may never reach a log, an error, an artifact or a row.
 
 MeetStream answers contain presigned S3 URLs (bearer credentials for 10 minutes), a
-misconfigured proxy may echo the `Authorization` header, and meeting links carry passcodes
-(`?pwd=`, `;pwd=`, tokens). The trap guarded here is a second, slightly different rule
-somewhere else that misses one of them: every caller uses `redact` for free text and
-`redact_link` for a meeting link it keeps.
+misconfigured proxy may echo the `Authorization` header, meeting links carry passcodes
+(`?pwd=`, `;pwd=`, tokens), and our callback URLs carry a per-bot `token=`. The trap
+guarded here is a second, slightly different rule somewhere else that misses one of them:
+every caller uses `redact` for free text and `redact_link` for a meeting link it keeps.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ _URL_QUERY = re.compile(r"(https?://[^\s?#\"'<>]+)\?[^\s\"'<>]*", re.IGNORECASE)
 _ANY_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S*")
 _AMZ_PARAM = re.compile(r"(X-Amz-[A-Za-z-]+)=[^&\s\"'<>]*", re.IGNORECASE)
 _AUTH_VALUE = re.compile(r"\b(Token|Bearer)\s+[A-Za-z0-9._~+/=-]{16,}", re.IGNORECASE)
+# The callback URL's token (`webhooks.auth`), also where no scheme precedes it: a server's
+# access log line holds the request's path and query only.
+_TOKEN_PARAM = re.compile(r"([?&;]token=)[^&\s\"'<>]+", re.IGNORECASE)
 
 
 def redact(text: str, *secrets: str, drop_urls: bool = False) -> str:
@@ -26,6 +29,7 @@ def redact(text: str, *secrets: str, drop_urls: bool = False) -> str:
         if secret:
             text = text.replace(secret, "***")
     text = _URL_QUERY.sub(r"\1?<redacted>", text)
+    text = _TOKEN_PARAM.sub(r"\1<redacted>", text)
     text = _AMZ_PARAM.sub(r"\1=<redacted>", text)
     text = _AUTH_VALUE.sub(r"\1 ***", text)
     return _ANY_URL.sub("<url>", text) if drop_urls else text
@@ -58,10 +62,16 @@ class RedactingFilter(logging.Filter):
     """Rewrites log records so no presigned URL or auth token survives into a log line.
 
     httpx logs every request line, query string included, at INFO on the `httpx` logger;
-    a user who turns logging up to INFO would otherwise print live presigned URLs.
+    a user who turns logging up to INFO would otherwise print live presigned URLs. The
+    webhook receiver's access log would print each callback URL's token.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # Text arguments are cleaned in place first: formatters that unpack `args` (uvicorn's
+        # access log) keep working. What is still left (a URL object's text) collapses the
+        # record into its cleaned message.
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:

@@ -15,6 +15,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from meetstream_catalog.roots import Root
 
 DEFAULT_API_URL = "https://api.meetstream.ai/api/v1"
+# Prefect Secret blocks that stand in for the webhook settings below when they are unset.
+WEBHOOK_SECRET_BLOCK = "meetstream-webhook-secret"  # noqa: S105 - block names, not secrets
+TOKEN_KEY_BLOCK = "meetstream-webhook-token-key"  # noqa: S105
+PREVIOUS_TOKEN_KEY_BLOCK = "meetstream-webhook-token-key-previous"  # noqa: S105
 
 
 class MissingApiKeyError(RuntimeError):
@@ -48,6 +52,21 @@ class Settings(BaseSettings):
         default=None,
         description="The webhook receiver's public URL (https://.../webhooks/meetstream). "
         "When set, captures run in webhook mode by default: no worker waits through a meeting.",
+    )
+    webhook_token_key: SecretStr | None = Field(
+        default=None,
+        description="Our key for the per-bot tokens in every callback URL (the workers sign "
+        "them, the receiver checks them); or the Secret block 'meetstream-webhook-token-key'.",
+    )
+    webhook_token_key_previous: SecretStr | None = Field(
+        default=None,
+        description="The token key before the last rotation: the receiver still accepts its "
+        "tokens (bots created before the rotation) while this is set.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="MeetStream's webhook signing secret (its dashboard), for the receiver; "
+        "or the Secret block 'meetstream-webhook-secret'.",
     )
     s3_endpoint_url: str | None = Field(
         default=None,

@@ -23,7 +23,7 @@ from pydantic import SecretStr, ValidationError
 from meetstream_catalog.request import MeetingRequest
 from meetstream_catalog.request.links import carries_private_part, public_part
 from meetstream_catalog.roots import Root
-from meetstream_catalog.settings import Settings
+from meetstream_catalog.settings import TOKEN_KEY_BLOCK, Settings
 
 SECRET_BLOCK = "meetstream-api-key"  # noqa: S105 - a block name, not a secret
 
@@ -86,15 +86,26 @@ async def _refuse_run_roots() -> None:
 
 
 async def with_secret_key(settings: Settings) -> Settings:
-    """`settings` with the API key from the Secret block if the environment has none."""
-    if settings.api_key is not None:
-        return settings
+    """`settings` with the API key from the Secret block if the environment has none, and,
+    once a receiver is configured, the callback token key likewise."""
+    update = {}
+    if settings.api_key is None and (key := await _block(SECRET_BLOCK)) is not None:
+        update["api_key"] = key
+    wants_token_key = settings.webhook_url and settings.webhook_token_key is None
+    if wants_token_key and (token_key := await _block(TOKEN_KEY_BLOCK)) is not None:
+        update["webhook_token_key"] = token_key
+    return settings.model_copy(update=update) if update else settings
+
+
+async def _block(name: str) -> SecretStr | None:
+    """The value of the Secret block `name`; None without one (the error at first use
+    says what to set)."""
     try:
-        secret = cast("Secret[str]", await Secret.aload(SECRET_BLOCK))
-    except ValueError:  # no such block: the error at first use says what to set
-        return settings
+        secret = cast("Secret[str]", await Secret.aload(name))
+    except ValueError:
+        return None
     value: object = secret.get()
-    return settings.model_copy(update={"api_key": SecretStr(str(value))})
+    return SecretStr(str(value))
 
 
 class RequestRefusedError(ValueError):

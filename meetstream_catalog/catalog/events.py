@@ -10,6 +10,9 @@ The table is one of the catalog's (`TABLES`): its schema is declared with the ot
 (`TABLE_SCHEMAS["bot_events"]`, partitioned by `event_date`), it is created with the same
 table properties, and maintenance compacts, vacuums and checkpoints it like them.
 
+An event for a bot the catalog does not know as the delivery's (`unknown_bot`) is kept too,
+flagged: it started no collection, and the flag is what an operator looks for.
+
 Traps guarded against: what a webhook may carry (only whitelisted envelope fields are
 stored, never a URL, a signature or the raw body; text is cut at 500 characters), and an
 append that meets a concurrent commit that changes the table's metadata (maintenance
@@ -43,6 +46,7 @@ def event_row(body: Mapping[str, Any], received_at: dt.datetime) -> dict[str, An
         "timestamp": stamp,
         "received_at": received_at,
         "event_date": (stamp or received_at).date(),
+        "unknown_bot": bool(body.get("unknown_bot", False)),
     }
 
 

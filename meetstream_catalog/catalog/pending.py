@@ -138,6 +138,27 @@ def unresolved(catalog_root: Root, *, now: dt.datetime | None = None) -> list[in
     return [i for i in open_ if i.key not in recorded]
 
 
+@dataclass(frozen=True)
+class KnownBot:
+    """A catalogued bot as the webhook receiver needs it: the idempotency key it was created
+    with (`bots.request_id`; None for a bot collected by id) and whether it is finished."""
+
+    request_id: str | None
+    finished: bool
+
+
+def known_bots(catalog_root: Root) -> dict[str, KnownBot]:
+    """Every bot of the `bots` table, by id (three columns read)."""
+    rows = read_table("bots", catalog_root, columns=["bot_id", "request_id", "outcome"])
+    return {
+        str(bot): KnownBot(
+            str(key) if isinstance(key, str) and key else None,
+            outcome is not None and outcome not in UNFINISHED,
+        )
+        for bot, key, outcome in zip(rows.bot_id, rows.request_id, rows.outcome, strict=True)
+    }
+
+
 def finished(bot_id: str, catalog_root: Root) -> str | None:
     """The bot's outcome if it is catalogued as finished (nothing left to collect), else
     None (unknown, in progress, partial or failed: worth collecting)."""

@@ -191,6 +191,9 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
             _f("timestamp", _TS),
             _f("received_at", _TS, nullable=False),
             _f(PARTITIONS[BOT_EVENTS], pa.date32(), nullable=False),
+            # Issue 24, appended: the catalog did not know this bot as the delivery's (no
+            # `bots` row, or another request's), so the event started no collection.
+            _f("unknown_bot", pa.bool_()),
         ]
     ),
     # Appended before every create call (`meetstream_catalog.catalog.intents`).

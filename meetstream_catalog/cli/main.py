@@ -44,8 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     hooks = sub.add_parser(
         "webhooks",
         help="Serve the webhook receiver (MeetStream callbacks -> Prefect events).",
-        description="Receive MeetStream's signed webhooks on POST /webhooks/meetstream and "
-        "emit Prefect events that trigger collect-bot. Secret: MEETSTREAM_WEBHOOK_SECRET.",
+        description="Receive MeetStream's webhooks on POST /webhooks/meetstream and emit "
+        "Prefect events that trigger collect-bot for the bots the catalog knows. A delivery "
+        "needs a valid callback token (MEETSTREAM_WEBHOOK_TOKEN_KEY) or signature "
+        "(MEETSTREAM_WEBHOOK_SECRET); without either key the receiver does not start.",
     )
     webhooks.add_arguments(hooks)
     hooks.set_defaults(run=webhooks.run)

@@ -1,10 +1,12 @@
 """Webhook mode end to end: no worker waits through a meeting, and lost webhooks are found.
 
 A real Prefect server and process worker (tests/e2e/conftest.py), the product's webhook
-receiver as its own process, and the simulator sending signed webhooks with 25% of them
-dropped. One run of `capture-scheduled` creates 20 bots in webhook mode and ends; the
-receiver's events trigger `collect-bot` runs; `collect-pending` (run here by hand: its
-schedule is every 15 minutes) collects the bots whose terminal webhook was lost.
+receiver as its own process, and the simulator sending webhooks with 25% of them dropped,
+unsigned (as MeetStream may send per-bot callbacks): they get in by the token the workers
+put in each bot's callback URL. One run of `capture-scheduled` creates 20 bots in webhook
+mode and ends; the receiver's events trigger `collect-bot` runs; `collect-pending` (run
+here by hand: its schedule is every 15 minutes) collects the bots whose terminal webhook
+was lost.
 """
 
 from __future__ import annotations

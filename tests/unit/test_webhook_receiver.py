@@ -1,4 +1,5 @@
-"""The webhook receiver: signatures, replay window, size, duplicates, reordering, emission."""
+"""The webhook receiver: signatures, callback tokens, replay window, size, duplicates,
+reordering, known bots, emission and the /health counters."""
 
 from __future__ import annotations
 
@@ -13,22 +14,38 @@ from typing import Any
 import httpx
 import pytest
 
+from meetstream_catalog.catalog.pending import KnownBot
 from meetstream_catalog.webhooks.app import ReceiverConfig, create_app
+from meetstream_catalog.webhooks.auth import make_token
+from meetstream_catalog.webhooks.known import KnownBots
 
 SECRET = "whsec_unit_test_secret"
+TOKEN_KEY = "tk_unit_current_key"
+OLD_TOKEN_KEY = "tk_unit_previous_key"
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+# The catalog's bots: b1 and b2 in progress (created with keys k1, k2), b3 captured.
+BOTS = {
+    "b1": KnownBot("k1", finished=False),
+    "b2": KnownBot("k2", finished=False),
+    "b3": KnownBot("k3", finished=True),
+}
 
 
 class Sink:
     def __init__(self) -> None:
         self.events: list[tuple[str, dict[str, str], dict[str, Any]]] = []
         self.recorded: list[dict[str, Any]] = []
+        self.reads = 0
 
     def emit(self, name: str, resource: Mapping[str, str], payload: Mapping[str, Any]) -> None:
         self.events.append((name, dict(resource), dict(payload)))
 
     def record(self, rows: list[dict[str, Any]]) -> None:
         self.recorded.extend(rows)
+
+    def bots(self) -> Mapping[str, KnownBot]:
+        self.reads += 1
+        return BOTS
 
 
 @pytest.fixture
@@ -37,9 +54,21 @@ def sink() -> Sink:
 
 
 @pytest.fixture
-async def post(sink: Sink):  # type: ignore[no-untyped-def]
+def insecure() -> bool:
+    return False
+
+
+@pytest.fixture
+async def post(sink: Sink, insecure: bool):  # type: ignore[no-untyped-def]
     config = ReceiverConfig(
-        secret=SECRET, emit=sink.emit, record=sink.record, max_body_bytes=2048, clock=lambda: NOW
+        secret=SECRET,
+        token_keys=(TOKEN_KEY, OLD_TOKEN_KEY),
+        insecure=insecure,
+        emit=sink.emit,
+        record=sink.record,
+        known=KnownBots(sink.bots, min_interval=0.01),
+        max_body_bytes=2048,
+        clock=lambda: NOW,
     )
     app = create_app(config)
     transport = httpx.ASGITransport(app=app)
@@ -50,6 +79,7 @@ async def post(sink: Sink):  # type: ignore[no-untyped-def]
             *,
             signature: str | None = "good",
             stamp: dt.datetime | None = NOW,
+            token: tuple[str, str] | None = None,
         ) -> httpx.Response:
             raw = body if isinstance(body, bytes) else json.dumps(body).encode()
             headers = {"Content-Type": "application/json"}
@@ -62,9 +92,13 @@ async def post(sink: Sink):  # type: ignore[no-untyped-def]
                 headers["X-MeetStream-Signature"] = signature
             if stamp is not None:
                 headers["X-MeetStream-Timestamp"] = stamp.isoformat()
-            return await client.post("/webhooks/meetstream", content=raw, headers=headers)
+            params = {"request": token[0], "token": token[1]} if token else None
+            return await client.post(
+                "/webhooks/meetstream", content=raw, headers=headers, params=params
+            )
 
         send.app = app  # type: ignore[attr-defined]
+        send.client = client  # type: ignore[attr-defined]
         yield send
 
 
@@ -93,10 +127,12 @@ async def test_unsigned_or_wrongly_signed_requests_get_401(post, sink: Sink, sig
     assert response.status_code == 401
     assert sink.events == []
     assert SECRET not in response.text
+    post.app.state.receiver.flush()
+    assert sink.recorded == []
 
 
 def test_a_signature_over_another_body_fails() -> None:
-    from meetstream_catalog.webhooks.app import signature_ok
+    from meetstream_catalog.webhooks.auth import signature_ok
 
     body = b'{"event": "bot.done"}'
     good = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
@@ -194,3 +230,148 @@ def test_recorded_events_land_in_the_catalogs_bot_events_table(tmp_path: Path) -
     frame = read_table("bot_events", root, filters=[("event_date", "=", NOW.date().isoformat())])
     assert frame["event"].tolist() == ["bot.joining", "bot.done"]
     assert frame["timestamp"].tolist() == [NOW, NOW]
+
+
+# --- Callback tokens: the proof when MeetStream does not sign (issue 24) ---
+
+
+@pytest.mark.parametrize("key", [TOKEN_KEY, OLD_TOKEN_KEY])
+async def test_an_unsigned_delivery_with_its_bots_token_is_accepted_under_either_key(
+    post, sink: Sink, key: str
+) -> None:
+    response = await post(event("bot.done"), signature=None, token=("k1", make_token(key, "k1")))
+
+    assert response.status_code == 200
+    [(name, resource, _)] = sink.events
+    assert (name, resource["meetstream.terminal"]) == ("meetstream.bot.done", "true")
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        (("k1", make_token("a-retired-key", "k1")), "bad_token"),  # neither current nor previous
+        (("k2", make_token(TOKEN_KEY, "k1")), "bad_token"),  # k1's token, another key named
+        (("k1", ""), "unauthenticated"),
+        (None, "unauthenticated"),
+    ],
+)
+async def test_an_unsigned_delivery_without_a_valid_token_gets_401_and_leaves_nothing(
+    post, sink: Sink, token: tuple[str, str] | None, reason: str
+) -> None:
+    response = await post(event("bot.done"), signature=None, token=token)
+
+    assert response.status_code == 401
+    receiver = post.app.state.receiver
+    receiver.flush()
+    assert (sink.events, sink.recorded, sink.reads) == ([], [], 0)  # not even a catalog read
+    assert receiver.health()["rejected_by_reason"][reason] == 1
+
+
+async def test_a_token_for_one_request_cannot_start_work_for_another_requests_bot(
+    post, sink: Sink
+) -> None:
+    # A valid token for k1, leaked, used to claim the end of b2 (k2's bot) and of an
+    # invented bot: both are recorded, flagged, and nothing is emitted.
+    leaked = ("k1", make_token(TOKEN_KEY, "k1"))
+    for bot in ("b2", "an-invented-bot"):
+        assert (await post(event("bot.done", bot=bot), signature=None, token=leaked)).is_success
+
+    receiver = post.app.state.receiver
+    receiver.flush()
+    assert sink.events == []
+    assert [(r["bot_id"], r["unknown_bot"]) for r in sink.recorded] == [
+        ("b2", True),
+        ("an-invented-bot", True),
+    ]
+    assert receiver.health()["unknown_bot"] == 2
+    assert receiver.health()["triggered"] == 0
+
+
+async def test_a_signed_event_for_a_bot_the_catalog_does_not_know_starts_nothing(
+    post, sink: Sink
+) -> None:
+    await post(event("bot.done", bot="not-ours"))
+    await post(event("bot.done", bot="b3", status="Done"))  # known, but already captured
+
+    receiver = post.app.state.receiver
+    receiver.flush()
+    assert [r["meetstream.terminal"] for _, r, _ in sink.events] == ["false"]  # b3 only
+    assert [(r["bot_id"], r["unknown_bot"]) for r in sink.recorded] == [
+        ("not-ours", True),
+        ("b3", False),
+    ]
+
+
+async def test_a_flood_of_terminal_events_triggers_one_collection_per_bot(post, sink: Sink) -> None:
+    token = ("k1", make_token(TOKEN_KEY, "k1"))
+    for n in range(50):  # distinct timestamps: no duplicate, each a new delivery
+        stamp = (NOW + dt.timedelta(seconds=n)).isoformat()
+        await post(event("bot.done", timestamp=stamp), signature=None, token=token)
+        await post(event("bot.done", timestamp=stamp))
+
+    terminal = [r["meetstream.terminal"] for _, r, _ in sink.events]
+    assert terminal.count("true") == 1
+    assert post.app.state.receiver.health()["triggered"] == 1
+
+
+async def test_invented_bots_cost_a_bounded_number_of_catalog_reads(sink: Sink) -> None:
+    moments = iter(float(n) for n in range(10_000))
+    known = KnownBots(sink.bots, min_interval=5.0, clock=lambda: next(moments))
+
+    found = [await known.get(f"invented-{n}") for n in range(100)]  # 1 s apart per lookup
+
+    assert found == [None] * 100
+    assert known.reads <= 100 * 2 / 5 + 1  # at most one read per 5 s of clock
+
+
+async def test_a_terminal_event_missing_from_the_index_waits_for_a_newer_read() -> None:
+    tables = [{}, {"late": KnownBot("k9", finished=False)}]  # the row lands after read 1
+    known = KnownBots(lambda: tables.pop(0), min_interval=0.05)
+
+    assert await known.get("late") is None  # first read: not there yet
+    assert await known.get("late") is None  # within the interval: not read again
+    assert await known.get("late", fresh=True) == KnownBot("k9", finished=False)
+
+
+@pytest.mark.parametrize("insecure", [True])
+async def test_insecure_mode_accepts_the_unauthenticated_and_says_so_each_time(
+    post, sink: Sink, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = await post(event("bot.done"), signature=None)
+
+    assert response.status_code == 200
+    assert len(sink.events) == 1  # b1 is known: insecure skips authentication, not the catalog
+    assert "INSECURE" in caplog.text
+    health = post.app.state.receiver.health()
+    assert (health["insecure"], health["insecure_accepted"]) == (True, 1)
+
+
+async def test_health_counts_by_reason_and_holds_no_secret(post) -> None:
+    await post(event("bot.done"))  # accepted
+    await post(event("bot.done"))  # duplicate
+    await post(event("bot.done", bot="nobody"))  # unknown bot
+    await post(event("bot.done"), signature="sha256=" + "0" * 64)  # bad signature
+    await post(event("bot.done"), stamp=NOW - dt.timedelta(hours=1))  # stale
+    await post(event("bot.done", message="x" * 5000))  # oversized
+    await post(b"[1]")  # malformed
+    token = ("k1", make_token(TOKEN_KEY, "k1"))
+    await post(event("bot.inmeeting"), signature=None, token=(token[0], token[1][::-1]))
+
+    response = await post.client.get("/health")
+
+    health = response.json()
+    assert health["accepted"] == 2
+    assert health["duplicate"] == 1
+    assert health["unknown_bot"] == 1
+    assert health["triggered"] == 1
+    assert health["rejected"] == 5
+    assert health["rejected_by_reason"] == {
+        "unauthenticated": 0,
+        "bad_signature": 1,
+        "bad_token": 1,
+        "stale": 1,
+        "oversized": 1,
+        "malformed": 1,
+    }
+    for secret in (SECRET, TOKEN_KEY, OLD_TOKEN_KEY, token[1]):
+        assert secret not in response.text
