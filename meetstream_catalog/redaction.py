@@ -17,9 +17,9 @@ _URL_QUERY = re.compile(r"(https?://[^\s?#\"'<>]+)\?[^\s\"'<>]*", re.IGNORECASE)
 _ANY_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S*")
 _AMZ_PARAM = re.compile(r"(X-Amz-[A-Za-z-]+)=[^&\s\"'<>]*", re.IGNORECASE)
 _AUTH_VALUE = re.compile(r"\b(Token|Bearer)\s+[A-Za-z0-9._~+/=-]{16,}", re.IGNORECASE)
-# The callback URL's token (`webhooks.auth`), also where no scheme precedes it: a server's
-# access log line holds the request's path and query only.
-_TOKEN_PARAM = re.compile(r"([?&;]token=)[^&\s\"'<>]+", re.IGNORECASE)
+# A query after a bare path, as in a server's access log line ("POST /webhooks/x?... HTTP"):
+# the callback URL's token (`webhooks.auth`) is there, its name perhaps percent-encoded.
+_PATH_QUERY = re.compile(r"((?:^|[\s\"'(])/[^\s?\"'<>]*)\?(?!<redacted>)[^\s\"'<>]*")
 
 
 def redact(text: str, *secrets: str, drop_urls: bool = False) -> str:
@@ -29,7 +29,7 @@ def redact(text: str, *secrets: str, drop_urls: bool = False) -> str:
         if secret:
             text = text.replace(secret, "***")
     text = _URL_QUERY.sub(r"\1?<redacted>", text)
-    text = _TOKEN_PARAM.sub(r"\1<redacted>", text)
+    text = _PATH_QUERY.sub(r"\1?<redacted>", text)
     text = _AMZ_PARAM.sub(r"\1=<redacted>", text)
     text = _AUTH_VALUE.sub(r"\1 ***", text)
     return _ANY_URL.sub("<url>", text) if drop_urls else text

@@ -126,16 +126,11 @@ async def checked_request(raw: object) -> MeetingRequest:
     """
     if isinstance(raw, MeetingRequest):  # built in-process (CLI, batch): already checked
         return raw
-    link = raw.get("meeting_link") if isinstance(raw, dict) else None
-    if isinstance(link, str) and carries_private_part(link):
+    if isinstance(raw, dict) and (refusal := _private_part_refusal(raw)):
         await _scrub_link_parameters()
-        raise RequestRefusedError(
-            "meeting_link: the link carries a passcode or other private part, and a run's "
-            "parameters are stored in plain text, so it was removed from this run. Save the "
-            "full link as a Secret block (Blocks -> Secret) and name it in 'Secret block "
-            "with the full link'; put only the meeting's address in 'Meeting link'."
-        )
+        raise RequestRefusedError(refusal)
     try:
+        # `full_link` is this process's own field, never a caller's (refused above).
         return MeetingRequest.model_validate(raw)
     except ValidationError as exc:
         raise RequestRefusedError(
@@ -147,8 +142,36 @@ async def checked_request(raw: object) -> MeetingRequest:
         ) from None
 
 
+def _private_part_refusal(raw: dict[str, Any]) -> str | None:
+    """Why `raw` may hold a passcode (never repeating it), or None."""
+    link, block = raw.get("meeting_link"), raw.get("link_secret")
+    if isinstance(link, str) and carries_private_part(link):
+        return (
+            "meeting_link: the link carries a passcode or other private part, and a run's "
+            "parameters are stored in plain text, so it was removed from this run. Save the "
+            "full link as a Secret block (Blocks -> Secret) and give the block's name in "
+            "link_secret; put only the meeting's address in meeting_link."
+        )
+    if isinstance(block, str) and _looks_like_link(block):
+        return (
+            "link_secret: this is the name of a Secret block, not a link; the link was "
+            "removed from this run. Save the full link as a Secret block (Blocks -> Secret) "
+            "and give the block's name here."
+        )
+    if raw.get("full_link") is not None:
+        return "full_link: not a parameter; it was removed from this run. Use link_secret."
+    return None
+
+
+def _looks_like_link(text: str) -> bool:
+    """Prefect block names are slugs (letters, digits, dashes): anything with a link's
+    punctuation is a link pasted into the wrong field, passcode perhaps included."""
+    return any(mark in text for mark in "/?#@;=:%")
+
+
 async def _scrub_link_parameters() -> None:
-    """Replace every meeting link in this flow run's stored parameters by its address."""
+    """Cut every meeting link in this flow run's stored parameters to its address, and
+    drop a link given as a block name or as `full_link`."""
     from prefect.client.orchestration import get_client
     from prefect.runtime import flow_run
 
@@ -159,8 +182,15 @@ async def _scrub_link_parameters() -> None:
     def scrub(value: object) -> object:
         if isinstance(value, dict):
             return {
-                k: (public_part(v) if k == "meeting_link" and isinstance(v, str) else scrub(v))
+                k: (
+                    public_part(v)
+                    if k == "meeting_link" and isinstance(v, str)
+                    else ""
+                    if k == "link_secret" and isinstance(v, str) and _looks_like_link(v)
+                    else scrub(v)
+                )
                 for k, v in value.items()
+                if k != "full_link"
             }
         if isinstance(value, list):
             return [scrub(v) for v in value]

@@ -30,21 +30,21 @@ HOST_PATTERN = (
 PRIVATE_PATTERN = r"[?#@;]|%(3[fFbBdD]|23|26)"
 
 
-def _refuse(pattern: str, *, matching: bool, rule: str) -> JsonDict:
+def _refuse(field: str, pattern: str, *, matching: bool, rule: str) -> JsonDict:
     """A JSON schema rule on `meeting_link` whose refusal never repeats the link.
 
     Every JSON schema keyword on a value (`pattern`, `format`, `not`, ...) words its error
     with the value, and Prefect shows that error (a passcode included) in the UI and in the
     409 answer. `required` words its error with a property name only: so when the link
     matches (or fails) `pattern`, the rule requires a property whose name is the sentence
-    to show. The sentence starts with `meeting_link ` and holds no quote: the UI files a
-    `required` error under the field named by its first word, next to the link's box.
+    to show. The sentence starts with the field's name and a space and holds no quote: the
+    UI files a `required` error under the field named by its first word, next to its box.
     """
     test: JsonDict = {"pattern": pattern}
     return {
         "if": {
-            "properties": {"meeting_link": test if matching else {"not": test}},
-            "required": ["meeting_link"],
+            "properties": {field: test if matching else {"not": test}},
+            "required": [field],
         },
         "then": {"required": [rule]},
     }
@@ -53,16 +53,26 @@ def _refuse(pattern: str, *, matching: bool, rule: str) -> JsonDict:
 # The form's checks of `meeting_link`, on the server, before a run is stored.
 FORM_RULES: list[JsonValue] = [
     _refuse(
+        "meeting_link",
         PRIVATE_PATTERN,
         matching=True,
         rule="meeting_link holds a passcode or another private part: enter the meeting "
-        "address only, and save the whole link as a Secret block named in the field below",
+        "address only, save the whole link as a Secret block and give its name in link_secret",
     ),
     _refuse(
+        "meeting_link",
         HOST_PATTERN,
         matching=False,
         rule="meeting_link is not a meeting: use an http(s) link on zoom.us, "
         "meet.google.com, teams.microsoft.com or teams.live.com",
+    ),
+    # A Secret block's name is a slug; a link pasted here would be stored as it is.
+    _refuse(
+        "link_secret",
+        r"[/?#@;=:%]",
+        matching=True,
+        rule="link_secret is the name of a Secret block, not a link: save the whole link "
+        "as a Secret block (Blocks, Secret) and give the name of the block here",
     ),
 ]
 

@@ -71,7 +71,10 @@ class MeetingRequest(BaseModel):
     # checks of the link are `FORM_RULES` (the server applies them before storing a run);
     # in Python, `_supported` refuses with a sentence.
     model_config = ConfigDict(
-        hide_input_in_errors=True, json_schema_extra={"allOf": FORM_RULES}, title="Meeting"
+        hide_input_in_errors=True,
+        # No field the form does not show: `full_link` is this process's own.
+        json_schema_extra={"allOf": FORM_RULES, "additionalProperties": False},
+        title="Meeting",
     )
 
     meeting_link: Annotated[

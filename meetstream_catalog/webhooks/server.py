@@ -47,6 +47,14 @@ NO_KEY = (
     "for a local experiment"
 )
 
+NO_API = (
+    "meetstream-catalog webhooks: set PREFECT_API_URL to your Prefect server's API "
+    "(e.g. http://127.0.0.1:4200/api): the receiver's events start collections there, and "
+    "without it they would go to a temporary server of this process and be lost"
+)
+# A token key is a bearer secret for every bot's events: refuse a guessable one.
+MIN_KEY_CHARS = 16
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
@@ -129,6 +137,11 @@ def _config(args: argparse.Namespace) -> ReceiverConfig | None:
     )
     if not (secret or token_keys or args.insecure_accept_unsigned):
         return None
+    if any(len(key) < MIN_KEY_CHARS for key in token_keys):
+        raise ValueError(
+            f"MEETSTREAM_WEBHOOK_TOKEN_KEY (or _PREVIOUS) is shorter than {MIN_KEY_CHARS} "
+            "characters: use a random one, e.g. `openssl rand -hex 32`"
+        )
     root = settings.catalog()
     return ReceiverConfig(
         secret=secret,
@@ -164,6 +177,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if config is None:
         print(NO_KEY, file=sys.stderr)
+        return 2
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        print(NO_API, file=sys.stderr)
         return 2
     for name in ("uvicorn.access", "uvicorn.error"):  # request lines carry the token
         logging.getLogger(name).addFilter(RedactingFilter())

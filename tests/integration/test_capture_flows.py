@@ -315,6 +315,39 @@ async def test_a_run_created_with_a_passcode_in_its_parameters_is_refused_and_sc
     assert not [b for b in bots if "1000000002" in b["meeting_url"]]  # no bot was created
 
 
+@pytest.mark.parametrize(
+    ("request_fields", "field"),
+    [
+        ({"link_secret": "https://zoom.us/j/1000000003?pwd=abc123"}, "link_secret"),
+        ({"link_secret": "zoom.us/j/1000000003?pwd=abc123"}, "link_secret"),
+        ({"full_link": "https://zoom.us/j/1000000003?pwd=abc123"}, "full_link"),
+    ],
+)
+async def test_a_passcode_in_another_field_is_refused_and_scrubbed_too(
+    api: str, request_fields: dict[str, str], field: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full link pasted as the Secret block's name, or sent as the model's hidden
+    `full_link`, with validation off: removed from the stored parameters, run refused."""
+    from prefect.client.orchestration import get_client
+    from prefect.flow_engine import run_flow
+
+    raw = {"request": {"meeting_link": "https://zoom.us/j/1000000003", **request_fields}}
+    async with get_client() as client:
+        created = await client.create_flow_run(capture_meeting, parameters=raw)
+        state = await run_flow(capture_meeting, flow_run=created, parameters=raw,
+                               return_type="state")  # fmt: skip
+        stored = await client.read_flow_run(created.id)
+        logs = await client.read_logs()
+
+    assert state.is_failed()
+    assert (state.message or "").count(f"{field}: ") == 1
+    assert "abc123" not in json.dumps(stored.parameters)
+    said = [state.message or "", caplog.text, *(log.message for log in logs)]
+    assert not [text for text in said if "abc123" in text]
+    bots = httpx.get(_admin(api, "bots")).json()["bots"]
+    assert not [b for b in bots if "1000000003" in b["meeting_url"]]  # no bot was created
+
+
 async def test_a_fan_out_link_block_is_deleted_once_its_bot_exists_and_a_rerun_still_resumes(
     api: str,
 ) -> None:

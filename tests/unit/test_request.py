@@ -64,7 +64,7 @@ def test_a_link_without_secrets_needs_no_full_link() -> None:
     assert request.link() == "https://meet.google.com/abc-defg-hij"
 
 
-def _form_refusal(link: str) -> str:
+def _form_refusal(link: str, field: str = "meeting_link", **more: str) -> str:
     """What the Prefect server answers a run whose form holds `link` ("" when stored)."""
     from prefect.utilities.callables import parameter_schema
     from prefect.utilities.schema_tools import ValidationError as SchemaError
@@ -74,7 +74,7 @@ def _form_refusal(link: str) -> str:
     from flows.capture import capture_meeting
 
     schema = parameter_schema(capture_meeting.fn).model_dump()
-    parameters = {"request": {"meeting_link": link}}
+    parameters = {"request": {"meeting_link": link, **more}}
     try:
         validate(parameters, schema, raise_on_error=True)
     except SchemaError as exc:
@@ -82,7 +82,7 @@ def _form_refusal(link: str) -> str:
         errors = build_error_obj(validate(parameters, schema, raise_on_error=False))["errors"]
         [(request, fields)] = [(e["property"], e["errors"]) for e in errors]
         assert request == "request"
-        assert {f["property"] for f in fields} == {"meeting_link"}
+        assert {f["property"] for f in fields} == {field}
         return str(exc)
     return ""
 
@@ -215,3 +215,28 @@ def test_a_join_time_in_the_past_is_refused_with_what_to_do() -> None:
     with pytest.raises(PreflightError, match="in the past"):
         check_join_at(past, now=now)
     check_join_at(soon, now=now)  # within the grace: a meeting that just started
+
+
+def test_the_form_refuses_a_link_given_as_the_secret_block_name() -> None:
+    full = "https://zoom.us/j/123?pwd=s3cret"
+
+    refusal = _form_refusal("https://zoom.us/j/123", field="link_secret", link_secret=full)
+
+    assert "link_secret is the name of a Secret block, not a link" in refusal
+    assert "s3cret" not in refusal
+    assert not _form_refusal("https://zoom.us/j/123", link_secret="zoom-standup-link")
+
+
+def test_the_form_refuses_a_field_it_does_not_show() -> None:
+    from prefect.utilities.callables import parameter_schema
+    from prefect.utilities.schema_tools import ValidationError as SchemaError
+    from prefect.utilities.schema_tools import validate
+
+    from flows.capture import capture_meeting
+
+    schema = parameter_schema(capture_meeting.fn).model_dump()
+    sneaked = {"meeting_link": "https://zoom.us/j/1", "full_link": "https://zoom.us/j/1?pwd=s3"}
+
+    with pytest.raises(SchemaError, match="full_link") as refused:
+        validate({"request": sneaked}, schema, raise_on_error=True)
+    assert "pwd=s3" not in str(refused.value)
