@@ -251,7 +251,9 @@ def stack(
         stack.enter_context(_process(simulator, env, tmp / "simulator.log"))
         _wait_for(f"{api_url}/health", 180, tmp / "server.log")
         _wait_for(f"{sim}/_simulator/requests", 60, tmp / "simulator.log")
-        _cli(["work-pool", "create", "meetstream", "--type", "process"], client)
+        template = str(PROJECT / "work-pool.json")  # docs/deploy.md's pool
+        _cli(["work-pool", "create", "meetstream", "--type", "process",
+              "--base-job-template", template], client)  # fmt: skip
         # Only the deployments measured: the scheduled ones would add their runs' CPU.
         deploy = ["--no-prompt", "deploy", *(f"--name={name}" for name in deployments)]
         _cli(deploy, {**client, "MEETSTREAM_PROJECT_DIR": str(PROJECT)})
