@@ -106,8 +106,7 @@ async def _submit(chunk: list[MeetingRequest], concurrency: int) -> list[dict[st
     scope = str(flow_run.get_id())
     keys = [idempotency_key(request, run_scope=scope) for request in chunk]
     requests = [await _hide_link(r, key) for r, key in zip(chunk, keys, strict=True)]
-    # Unset optional fields are left out: the form's schema types them as text, not null.
-    as_json = [r.model_dump(mode="json", exclude_none=True) for r in requests]
+    as_json = [r.model_dump(mode="json") for r in requests]
     parameters: dict[str, Any]
     if len(requests) == 1:
         deployment, parameters = SINGLE_MEETING_DEPLOYMENT, {"request": as_json[0]}

@@ -40,7 +40,7 @@ def _refuse(field: str, pattern: str, *, matching: bool, rule: str) -> JsonDict:
     to show. The sentence starts with the field's name and a space and holds no quote: the
     UI files a `required` error under the field named by its first word, next to its box.
     """
-    test: JsonDict = {"pattern": pattern}
+    test: JsonDict = {"type": "string", "pattern": pattern}
     return {
         "if": {
             "properties": {field: test if matching else {"not": test}},

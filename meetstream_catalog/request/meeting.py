@@ -26,6 +26,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     SecretStr,
     WithJsonSchema,
     field_validator,
@@ -50,15 +51,24 @@ def _none_if_blank(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
 
-# Optional fields render as plain text boxes: an empty box means "none". (A `str | None`
+def _empty_if_none(value: str | dt.datetime | None) -> str:
+    return "" if value is None else value if isinstance(value, str) else value.isoformat()
+
+
+# Optional fields render as plain text boxes: an empty box means "none", in the form and in
+# JSON both ways, so a dumped request passes the server's schema check. (A `str | None`
 # schema is an `anyOf`, which the Prefect form shows as a type toggle, without a text box
 # until "str" is picked.)
 OptionalText = Annotated[
-    str | None, BeforeValidator(_none_if_blank), WithJsonSchema({"type": "string"})
+    str | None,
+    BeforeValidator(_none_if_blank),
+    PlainSerializer(_empty_if_none, when_used="json"),
+    WithJsonSchema({"type": "string"}),
 ]
 OptionalTime = Annotated[
     dt.datetime | None,
     BeforeValidator(_none_if_blank),
+    PlainSerializer(_empty_if_none, when_used="json"),
     WithJsonSchema({"type": "string"}),  # no "format": an empty box must validate
 ]
 _EMPTY: JsonDict = {"default": ""}  # what the form shows and sends for "none"

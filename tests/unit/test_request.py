@@ -240,3 +240,14 @@ def test_the_form_refuses_a_field_it_does_not_show() -> None:
     with pytest.raises(SchemaError, match="full_link") as refused:
         validate({"request": sneaked}, schema, raise_on_error=True)
     assert "pwd=s3" not in str(refused.value)
+
+
+def test_a_dumped_request_passes_the_form_check_and_reads_back_the_same() -> None:
+    """Any API client that sends `request.model_dump(mode="json")` (the fan-out, a script)
+    gets through the server's schema check: "none" is an empty text, never null."""
+    request = MeetingRequest(meeting_link="https://zoom.us/j/1", bot_name="R")
+
+    dumped = request.model_dump(mode="json")
+
+    assert not _form_refusal(dumped.pop("meeting_link"), **dumped)
+    assert MeetingRequest.model_validate(request.model_dump(mode="json")) == request
