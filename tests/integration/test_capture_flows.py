@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -280,6 +281,34 @@ async def test_a_passcode_never_reaches_the_runs_parameters(api: str) -> None:
     assert run.name == "zoom 1000000001 · Meeting Recorder · now"
 
 
+async def _refused_with_validation_off(
+    api: str, request: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> tuple[str, dict[str, Any]]:
+    """Run capture-meeting on parameters the server stored unvalidated (as the UI does with
+    "Validate parameters" off, or any API client); check that the passcode `abc123` is in
+    no message, log or stored parameter and that no bot was created. Returns the run's
+    state message and its stored request."""
+    from prefect.client.orchestration import get_client
+    from prefect.flow_engine import run_flow
+
+    raw = {"request": request}
+    async with get_client() as client:
+        created = await client.create_flow_run(capture_meeting, parameters=raw)
+        state = await run_flow(capture_meeting, flow_run=created, parameters=raw,
+                               return_type="state")  # fmt: skip
+        stored = await client.read_flow_run(created.id)
+        logs = await client.read_logs()
+
+    assert state.is_failed()
+    said = [state.message or "", caplog.text, json.dumps(stored.parameters)]
+    said += [log.message for log in logs]
+    assert not [text for text in said if "abc123" in text]
+    meeting = re.findall(r"\d{10}", request["meeting_link"])[0]
+    bots = httpx.get(_admin(api, "bots")).json()["bots"]
+    assert not [b for b in bots if meeting in b["meeting_url"]]  # no bot was created
+    return state.message or "", stored.parameters["request"]
+
+
 @pytest.mark.parametrize(
     "link",
     [
@@ -293,26 +322,13 @@ async def test_a_passcode_never_reaches_the_runs_parameters(api: str) -> None:
 async def test_a_run_created_with_a_passcode_in_its_parameters_is_refused_and_scrubbed(
     api: str, link: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """As the UI does with "Validate parameters" off, or any API client: the server stores
-    what it is given; the flow's first line removes it and refuses the run."""
-    from prefect.client.orchestration import get_client
-    from prefect.flow_engine import run_flow
+    """The flow's first line removes the link's private part and refuses the run."""
+    request = {"meeting_link": link, "bot_name": "Recorder"}
 
-    raw = {"request": {"meeting_link": link, "bot_name": "Recorder"}}
-    async with get_client() as client:
-        created = await client.create_flow_run(capture_meeting, parameters=raw)
-        state = await run_flow(capture_meeting, flow_run=created, parameters=raw,
-                               return_type="state")  # fmt: skip
-        stored = await client.read_flow_run(created.id)
-        logs = await client.read_logs()
+    message, stored = await _refused_with_validation_off(api, request, caplog)
 
-    assert state.is_failed()
-    assert "meeting_link: the link carries a passcode" in (state.message or "")
-    assert stored.parameters["request"]["meeting_link"] == "https://zoom.us/j/1000000002"
-    said = [state.message or "", caplog.text, *(log.message for log in logs)]
-    assert not [text for text in said if "abc123" in text]
-    bots = httpx.get(_admin(api, "bots")).json()["bots"]
-    assert not [b for b in bots if "1000000002" in b["meeting_url"]]  # no bot was created
+    assert "meeting_link: the link carries a passcode" in message
+    assert stored["meeting_link"] == "https://zoom.us/j/1000000002"
 
 
 @pytest.mark.parametrize(
@@ -327,25 +343,13 @@ async def test_a_passcode_in_another_field_is_refused_and_scrubbed_too(
     api: str, request_fields: dict[str, str], field: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A full link pasted as the Secret block's name, or sent as the model's hidden
-    `full_link`, with validation off: removed from the stored parameters, run refused."""
-    from prefect.client.orchestration import get_client
-    from prefect.flow_engine import run_flow
+    `full_link`: removed from the stored parameters, run refused."""
+    request = {"meeting_link": "https://zoom.us/j/1000000003", **request_fields}
 
-    raw = {"request": {"meeting_link": "https://zoom.us/j/1000000003", **request_fields}}
-    async with get_client() as client:
-        created = await client.create_flow_run(capture_meeting, parameters=raw)
-        state = await run_flow(capture_meeting, flow_run=created, parameters=raw,
-                               return_type="state")  # fmt: skip
-        stored = await client.read_flow_run(created.id)
-        logs = await client.read_logs()
+    message, stored = await _refused_with_validation_off(api, request, caplog)
 
-    assert state.is_failed()
-    assert (state.message or "").count(f"{field}: ") == 1
-    assert "abc123" not in json.dumps(stored.parameters)
-    said = [state.message or "", caplog.text, *(log.message for log in logs)]
-    assert not [text for text in said if "abc123" in text]
-    bots = httpx.get(_admin(api, "bots")).json()["bots"]
-    assert not [b for b in bots if "1000000003" in b["meeting_url"]]  # no bot was created
+    assert message.count(f"{field}: ") == 1
+    assert stored.get(field, "") == ""
 
 
 async def test_a_fan_out_link_block_is_deleted_once_its_bot_exists_and_a_rerun_still_resumes(
