@@ -21,7 +21,7 @@ from prefect.blocks.system import Secret
 from pydantic import SecretStr, ValidationError
 
 from meetstream_catalog.request import MeetingRequest
-from meetstream_catalog.request.links import carries_private_part, public_part
+from meetstream_catalog.request.links import carries_private_part, looks_like_link, public_part
 from meetstream_catalog.roots import Root
 from meetstream_catalog.settings import TOKEN_KEY_BLOCK, Settings
 
@@ -152,7 +152,7 @@ def _private_part_refusal(raw: dict[str, Any]) -> str | None:
             "full link as a Secret block (Blocks -> Secret) and give the block's name in "
             "link_secret; put only the meeting's address in meeting_link."
         )
-    if isinstance(block, str) and _looks_like_link(block):
+    if isinstance(block, str) and looks_like_link(block):
         return (
             "link_secret: this is the name of a Secret block, not a link; the link was "
             "removed from this run. Save the full link as a Secret block (Blocks -> Secret) "
@@ -161,12 +161,6 @@ def _private_part_refusal(raw: dict[str, Any]) -> str | None:
     if raw.get("full_link") is not None:
         return "full_link: not a parameter; it was removed from this run. Use link_secret."
     return None
-
-
-def _looks_like_link(text: str) -> bool:
-    """Prefect block names are slugs (letters, digits, dashes): anything with a link's
-    punctuation is a link pasted into the wrong field, passcode perhaps included."""
-    return any(mark in text for mark in "/?#@;=:%")
 
 
 async def _scrub_link_parameters() -> None:
@@ -186,7 +180,7 @@ async def _scrub_link_parameters() -> None:
                     public_part(v)
                     if k == "meeting_link" and isinstance(v, str)
                     else ""
-                    if k == "link_secret" and isinstance(v, str) and _looks_like_link(v)
+                    if k == "link_secret" and isinstance(v, str) and looks_like_link(v)
                     else scrub(v)
                 )
                 for k, v in value.items()

@@ -28,6 +28,13 @@ HOST_PATTERN = (
 # Where passcodes live, as `carries_private_part`: a query, fragment, user info or `;`
 # parameter, also percent-encoded (`%3F`, `%23`, `%3B`, `%3D`, `%26`).
 PRIVATE_PATTERN = r"[?#@;]|%(3[fFbBdD]|23|26)"
+# A Prefect block name is a slug (letters, digits, dashes): none of a link's punctuation.
+LINK_MARKS = "/?#@;=:%"
+
+
+def looks_like_link(text: str) -> bool:
+    """`text` (given as a Secret block's name) is a link pasted into the wrong field."""
+    return any(mark in text for mark in LINK_MARKS)
 
 
 def _refuse(field: str, pattern: str, *, matching: bool, rule: str) -> JsonDict:
@@ -69,7 +76,7 @@ FORM_RULES: list[JsonValue] = [
     # A Secret block's name is a slug; a link pasted here would be stored as it is.
     _refuse(
         "link_secret",
-        r"[/?#@;=:%]",
+        f"[{LINK_MARKS}]",  # no escapes needed inside a class, in Python or ECMA
         matching=True,
         rule="link_secret is the name of a Secret block, not a link: save the whole link "
         "as a Secret block (Blocks, Secret) and give the name of the block here",
