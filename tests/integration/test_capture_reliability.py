@@ -180,6 +180,12 @@ def _cli_env(api_url: str, tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def _bot_recorded(tmp_path: Path) -> bool:
+    if not (tmp_path / "catalog" / "bots" / "_delta_log").exists():
+        return False
+    return not _table(tmp_path, "bots").empty
+
+
 def _until(check: Any, what: str, within: float = 240) -> None:
     deadline = time.monotonic() + within
     while not check():
@@ -202,7 +208,9 @@ def test_a_killed_capture_rerun_resumes_its_bot_with_exact_rows(
     try:
         if moment == "while waiting":
             _until(lambda: len(_bots_for(simulator_url, link)) > before, "the bot")
-            _until(lambda: (tmp_path / "catalog" / "bots").exists(), "the in-progress row")
+            # Every table exists from the intent on (before the create call): wait for the
+            # bot's row, so the kill lands while waiting, not while creating.
+            _until(lambda: _bot_recorded(tmp_path), "the in-progress row")
         else:
             _until(lambda: list((tmp_path / "media").rglob("*.part")), "a copy in progress")
     finally:
