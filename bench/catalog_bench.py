@@ -1,21 +1,31 @@
 """What a catalog commit costs as a day fills up, parallel writers, and query speed.
 
-1. Commit cost: `write_bot` (three Delta commits) for meetings 1..N of one day on local
-   disk, with the product's maintenance simulated (`maintain` without vacuum, i.e. compact
-   and checkpoint, every COMPACT_EVERY meetings); median of SAMPLES commits at each mark,
-   ratio against meeting 100 of the same run.
+1. Commit cost: `write_bot` (three Delta commits) for meetings 1..N of one day, on local
+   disk and on S3 (a serial moto server on 127.0.0.1, as the integration tests use), with
+   the product's maintenance simulated (`maintain` without vacuum, i.e. compact, checkpoint
+   and clean expired log entries, every COMPACT_EVERY meetings); median of SAMPLES commits
+   at each mark, ratio against meeting 100 of the same curve. Two writers side by side in
+   the same run: the product, and the baseline, which is the product with delta-rs' default
+   post-commit hooks (what it ran before `HOOKS`); the baseline only up to BASELINE_UP_TO.
+   On S3 the figure is the writer's CPU time (moto itself lists every key, real S3 answers
+   a `start-after` listing from an index).
 2. Parallel writers: W processes writing distinct bots into one catalog vs one process
    writing the same number of bots; throughput ratio.
 3. An aggregate over `media` after maintenance vs the same rows in one Parquet file.
 
     .venv/bin/python -m bench.catalog_bench [--marks 100,1000,5000] [--writers 4]
+
+The last line reads `RESULT commit cost <last>/<first>: <x>x local, <y>x s3`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import itertools
 import multiprocessing as mp
+import os
 import random
 import statistics
 import sys
@@ -27,12 +37,19 @@ from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
+import s3fs
+from deltalake import PostCommitHookProperties
 
 from meetstream_catalog.archive.files import ArchivedMedia
-from meetstream_catalog.catalog import dataset, write_bot
+from meetstream_catalog.catalog import dataset, replace, write_bot
 from meetstream_catalog.catalog.join import ParticipantRow
 from meetstream_catalog.catalog.maintenance import maintain
+from meetstream_catalog.catalog.properties import HOOKS
 from meetstream_catalog.catalog.records import BotRecord
+from meetstream_catalog.roots import Root
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "integration"))
+from serial_moto import serial_moto  # the integration tests' own S3 server
 
 DAY = dt.date(2025, 3, 14)
 # prefect.yaml's `maintain-catalog-compact` runs every 5 minutes; assumed: 5,000 meetings a
@@ -40,10 +57,13 @@ DAY = dt.date(2025, 3, 14)
 COMPACT_EVERY = 50
 SAMPLES = 7
 QUERY_RUNS = 21
-QUICK_MARKS = "100,1000"  # 5,000 takes ~10+ minutes on 2 cores: pass --marks to include it
+QUICK_MARKS = "100,1000"  # 5,000 takes ~30 minutes on 2 cores: pass --marks to include it
+# The baseline's commits cost up to ~10x more by meeting 1,000; past it, it takes too long.
+BASELINE_UP_TO = 1000
+WRITERS = {"product": HOOKS, "baseline": PostCommitHookProperties()}
 
 
-def write(root: str, bot_id: str, files: int = 6) -> None:
+def write(root: Root | str, bot_id: str, files: int = 6) -> None:
     media = [
         ArchivedMedia(
             bot_id=bot_id,
@@ -74,27 +94,77 @@ def bot_ids(seed: int = 9) -> Iterator[str]:
         yield str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def commit_curve(root: str, marks: list[int]) -> dict[int, tuple[float, float]]:
+Curve = dict[int, tuple[float, float]]
+
+
+def commit_curve(root: Root, marks: list[int], writer: str) -> Curve:
     """`{mark: (median wall seconds, median CPU seconds)}` of `write_bot` at each mark.
 
     CPU time (this process, delta-rs' threads included) is the cost itself; wall time also
-    counts waiting for cores other processes hold.
+    counts waiting for cores other processes (and, on S3, the moto server) hold.
     """
+    replace.HOOKS = WRITERS[writer]
     found: dict[int, list[tuple[float, float]]] = {}
     ids = bot_ids()
-    for n in range(1, max(marks) + SAMPLES + 1):
-        started, cpu = time.perf_counter(), time.process_time()
-        write(root, next(ids))
-        elapsed = (time.perf_counter() - started, time.process_time() - cpu)
-        for mark in marks:
-            if mark <= n < mark + SAMPLES:
-                found.setdefault(mark, []).append(elapsed)
-        if n % COMPACT_EVERY == 0:
-            maintain(root, vacuum=False)
+    try:
+        for n in range(1, max(marks) + SAMPLES + 1):
+            started, cpu = time.perf_counter(), time.process_time()
+            write(root, next(ids))
+            elapsed = (time.perf_counter() - started, time.process_time() - cpu)
+            for mark in marks:
+                if mark <= n < mark + SAMPLES:
+                    found.setdefault(mark, []).append(elapsed)
+            if n % COMPACT_EVERY == 0:
+                maintain(root, vacuum=False)
+    finally:
+        replace.HOOKS = HOOKS
     return {
         m: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
         for m, v in found.items()
     }
+
+
+@contextlib.contextmanager
+def s3_root() -> Iterator[Root]:
+    """A fresh bucket on a serial moto server of its own (stopped by PID on exit)."""
+    with serial_moto() as endpoint:
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            os.environ.setdefault(name, "testing")
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        root = Root.at("s3://catalog-bench/catalog", s3_endpoint_url=endpoint)
+        s3fs.S3FileSystem(**root.options).mkdir("catalog-bench")
+        yield root
+
+
+def curves(marks: list[int]) -> dict[tuple[str, str], Curve]:
+    """`{(store, writer): curve}`: local and S3, product and baseline, in this one run."""
+    found: dict[tuple[str, str], Curve] = {}
+    with tempfile.TemporaryDirectory() as warm:  # imports and first-use costs, unmeasured
+        write(warm, "warm-up")
+    for writer in WRITERS:
+        upto = [m for m in marks if writer == "product" or m <= BASELINE_UP_TO]
+        with tempfile.TemporaryDirectory() as local:
+            found["local", writer] = commit_curve(Root.at(local), upto, writer)
+        with s3_root() as root:
+            found["s3", writer] = commit_curve(root, upto, writer)
+    return found
+
+
+def report(found: dict[tuple[str, str], Curve]) -> dict[str, float]:
+    """Print every curve; return the product's last/first CPU ratio per store."""
+    print(f"commit cost (write_bot = 3 commits), maintenance every {COMPACT_EVERY} meetings:")
+    ratios: dict[str, float] = {}
+    for (store, writer), curve in found.items():
+        first = min(curve)
+        wall0, cpu0 = curve[first]
+        for mark, (wall, cpu) in sorted(curve.items()):
+            print(
+                f"  {store:5} {writer:8} meeting {mark:>5}: wall {wall * 1000:7.1f} ms "
+                f"({wall / wall0:.2f}x), cpu {cpu * 1000:7.1f} ms ({cpu / cpu0:.2f}x)"
+            )
+        if writer == "product":
+            ratios[store] = curve[max(curve)][1] / cpu0
+    return ratios
 
 
 def _writer(args: tuple[str, str, int]) -> None:
@@ -144,20 +214,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--marks", default=QUICK_MARKS)
     parser.add_argument("--writers", type=int, default=4)
     parser.add_argument("--per-writer", type=int, default=25)
-    args = parser.parse_args([]) if __name__ != "__main__" else parser.parse_args()
-    marks = [int(m) for m in args.marks.split(",")]
+    args = parser.parse_args([] if argv is None else argv)
+    marks = sorted(int(m) for m in args.marks.split(","))
+    ratios = report(curves(marks))
     with tempfile.TemporaryDirectory() as root:
-        curve = commit_curve(root, marks)
-        wall0, cpu0 = curve[marks[0]]
-        print(f"commit cost (write_bot = 3 commits), maintenance every {COMPACT_EVERY}:")
-        for mark, (wall, cpu) in sorted(curve.items()):
-            print(
-                f"  meeting {mark:>5}: wall {wall * 1000:7.1f} ms ({wall / wall0:.2f}x), "
-                f"cpu {cpu * 1000:7.1f} ms ({cpu / cpu0:.2f}x)"
-            )
+        for bot_id in itertools.islice(bot_ids(), marks[0]):
+            write(root, bot_id)
         delta, plain = query_ratio(root)
         print(
-            f"aggregate over media ({max(marks) + SAMPLES} meetings) after maintenance: "
+            f"aggregate over media ({marks[0]} meetings) after maintenance: "
             f"delta {delta * 1000:.1f} ms, one parquet file {plain * 1000:.1f} ms "
             f"({delta / plain:.2f}x)"
         )
@@ -165,6 +230,10 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"throughput: 1 writer {solo:.1f} meetings/s, {args.writers} writers "
         f"{parallel:.1f} meetings/s ({parallel / solo:.2f}x)"
+    )
+    print(
+        f"RESULT commit cost {marks[-1]}/{marks[0]}: {ratios['local']:.2f}x local, "
+        f"{ratios['s3']:.2f}x s3"
     )
 
 

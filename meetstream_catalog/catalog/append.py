@@ -15,7 +15,7 @@ import pyarrow as pa
 from deltalake import write_deltalake
 
 from meetstream_catalog.catalog.commit_retry import retry_conflicts
-from meetstream_catalog.catalog.properties import COMMIT, TABLE_PROPERTIES, WRITER
+from meetstream_catalog.catalog.properties import COMMIT, HOOKS, TABLE_PROPERTIES, WRITER
 from meetstream_catalog.catalog.schema import PARTITIONS, TABLE_SCHEMAS
 from meetstream_catalog.roots import Root
 
@@ -44,6 +44,7 @@ def append_rows(root: Root | str, table: str, rows: Sequence[Mapping[str, Any]])
             storage_options=options,
             writer_properties=WRITER,
             commit_properties=COMMIT,
+            post_commithook_properties=HOOKS,
         )
 
     retry_conflicts(append, what=f"catalog table {table!r}, {len(rows)} row(s)")

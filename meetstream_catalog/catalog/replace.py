@@ -28,7 +28,7 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from meetstream_catalog.catalog.commit_retry import is_conflict, retry_conflicts
-from meetstream_catalog.catalog.properties import COMMIT, TABLE_PROPERTIES, WRITER
+from meetstream_catalog.catalog.properties import COMMIT, HOOKS, TABLE_PROPERTIES, WRITER
 from meetstream_catalog.catalog.schema import PARTITION
 from meetstream_catalog.roots import Root
 
@@ -101,6 +101,7 @@ def replace_rows(name: str, root: Root, bot_ids: Sequence[str], data: pa.Table) 
             storage_options=options,
             writer_properties=WRITER,
             commit_properties=COMMIT,
+            post_commithook_properties=HOOKS,
         )
 
     def commit() -> None:

@@ -18,12 +18,14 @@ import contextlib
 import datetime as dt
 import gc
 import os
+import re
 import resource
 import statistics
 import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -257,6 +259,27 @@ async def _batch(fleet: Fleet, batch: int) -> float:
     return BATCH / elapsed * 60
 
 
+_ACCESS = re.compile(r'"([A-Z]+) (/[^ ]*) HTTP/[0-9.]+" ')
+
+
+def _s3_requests(fleet: Fleet) -> Counter[str]:
+    """The S3 requests moto served so far, by kind, from its access log (one line each)."""
+    kinds: Counter[str] = Counter()
+    for method, target in _ACCESS.findall((fleet.logs / "moto.log").read_text(errors="replace")):
+        path, _, query = target.partition("?")
+        if "list-type" in query or (method == "GET" and path.rstrip("/") == f"/{BUCKET}"):
+            kinds["list"] += 1
+        elif "/_delta_log/" in path:
+            kinds[f"log {method}"] += 1
+        elif path.startswith(f"/{BUCKET}/catalog/"):
+            kinds[f"table {method}"] += 1
+        elif path.startswith(f"/{BUCKET}/media/"):
+            kinds[f"media {method}"] += 1
+        else:
+            kinds[f"other {method}"] += 1
+    return kinds
+
+
 def _cpu(fleet: Fleet) -> dict[str, float]:
     """CPU seconds so far of each process of the fleet (workers include the flow-run
     processes they reaped), of the PostgreSQL cluster, and of this test process."""
@@ -311,18 +334,22 @@ async def test_two_workers_share_one_catalog_on_s3_and_every_meeting_is_catalogu
 ) -> None:
     from prefect.client.orchestration import get_client
 
-    before = _cpu(fleet)
+    before, requests_before = _cpu(fleet), _s3_requests(fleet)
     fleet.add_worker("worker-1")
     one = await _batch(fleet, 0)
     fleet.add_worker("worker-2")
     two = await _batch(fleet, 1)
     after = _cpu(fleet)
     spent = {name: (after[name] - before.get(name, 0.0)) / (2 * BATCH) for name in after}
+    requests = _s3_requests(fleet) - requests_before
     print(
         f"\nscale-out: {BATCH} meetings per batch, --limit {WORKER_LIMIT} per worker: "
         f"1 worker {one:.1f} meetings/min, 2 workers {two:.1f} meetings/min "
         f"({two / one:.2f}x); CPU-seconds per meeting: "
-        + ", ".join(f"{name} {seconds:.2f}" for name, seconds in sorted(spent.items())),
+        + ", ".join(f"{name} {seconds:.2f}" for name, seconds in sorted(spent.items()))
+        + f"; S3 requests per meeting: {requests.total() / (2 * BATCH):.0f} ("
+        + ", ".join(f"{kind} {n / (2 * BATCH):.0f}" for kind, n in requests.most_common())
+        + ")",
         flush=True,
     )
 
