@@ -524,6 +524,26 @@ def test_writers_checkpoint_every_ten_commits_so_a_fresh_open_replays_few(root: 
     ]
 
 
+def test_writers_leave_expired_log_entries_to_maintenance(root: str) -> None:
+    """delta-rs' per-commit cleanup lists the whole log in every commit: writers skip it."""
+    from meetstream_catalog.catalog.maintenance import maintain_table
+
+    write(root, "b0")
+    short = {"delta.logRetentionDuration": "interval 1 second"}
+    DeltaTable(f"{root}/bots").alter.set_table_properties(short)
+    for n in range(1, 12):  # past the checkpoint at version 9
+        write(root, f"b{n}")
+    time.sleep(1.5)  # every entry so far is past the table's log retention
+    write(root, "b12")
+    log = Path(root) / "bots" / "_delta_log"
+    assert (log / f"{0:020d}.json").exists()  # a writer's commit deleted nothing
+
+    maintain_table("bots", root, compact=False, vacuum=False)
+
+    assert not (log / f"{0:020d}.json").exists()
+    assert len(read_table("bots", root)) == 13
+
+
 def test_maintenance_gives_an_older_table_the_properties_once(root: str) -> None:
     from deltalake import write_deltalake
 
