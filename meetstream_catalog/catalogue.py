@@ -127,9 +127,13 @@ def _intent(job: CaptureJob, now: dt.datetime) -> intents.Intent:
 
 
 def catalogue_in_progress(job: CaptureJob, bot_id: str, expected_end: dt.datetime) -> None:
-    """Record that the bot exists, before any wait: a crash from here on loses no bot."""
+    """Record that the bot exists, before any wait: a crash from here on loses no bot.
+
+    Only its `bots` row: a bot just created has no rows elsewhere, and two empty
+    replacements (`media`, `participants`) cost two commits and their reads per meeting.
+    """
     record = _request_record(job, bot_id, Outcome.IN_PROGRESS, expected_end_at=expected_end)
-    _write(job, record, [], [])
+    catalog.write_bot_row(job.catalog_root, record)
 
 
 def catalogue_failure(job: CaptureJob, bot_id: str, reason: str) -> bool:

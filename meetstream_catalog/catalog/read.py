@@ -13,6 +13,10 @@ Traps guarded against:
   never loses data;
 - an absent table (nothing captured yet, or a wrong root) is an empty table with every
   column, not an error;
+- a fresh open of every table for every read: `read_table` reads the current version
+  through this thread's kept handle (`handles`), which reads only the commits since its
+  last use (a handle that names files since deleted is dropped and the read done again on
+  a fresh open). `open_table` and `dataset` open afresh: what they return outlives the call;
 - dates given as text: a filter on the partition column may compare with ISO strings,
   turned into dates so that whole partitions are skipped.
 """
@@ -30,6 +34,7 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from meetstream_catalog.catalog.handles import forget, kept_table
 from meetstream_catalog.catalog.schema import PARTITIONS, TABLE_SCHEMAS
 from meetstream_catalog.roots import Root
 
@@ -96,7 +101,10 @@ def dataset(name: str, root: Root | str, *, as_of: AsOf = None) -> ds.Dataset:
 
     Columns the table lacks read as null; an absent table is an empty dataset.
     """
-    table = open_table(name, root, as_of=as_of)
+    return _dataset(name, open_table(name, root, as_of=as_of))
+
+
+def _dataset(name: str, table: DeltaTable | None) -> ds.Dataset:
     schema = reader_schema(name, table)
     if table is None:
         return ds.InMemoryDataset(schema.empty_table())
@@ -137,11 +145,22 @@ def read_table(
     partitions' files, others skip files by their min/max statistics. `as_of` reads an older
     version (int) or the version current at a time.
     """
-    data = dataset(name, root, as_of=as_of)
     cols = list(columns) if columns is not None else None
     expression = _expression(filters, PARTITIONS[name])
-    frame: pd.DataFrame = data.to_table(columns=cols, filter=expression).to_pandas()
-    return frame
+
+    def frame(data: ds.Dataset) -> pd.DataFrame:
+        rows: pd.DataFrame = data.to_table(columns=cols, filter=expression).to_pandas()
+        return rows
+
+    if as_of is not None:
+        return frame(dataset(name, root, as_of=as_of))
+    root = Root.at(root)
+    uri, options = root.join(name), root.delta_options()
+    try:
+        return frame(_dataset(name, kept_table(uri, options)))
+    except FileNotFoundError:  # the table was deleted or re-created since the handle looked
+        forget(uri, options)
+        return frame(_dataset(name, kept_table(uri, options)))
 
 
 def existing_media_checksums(root: Root, bot_id: str) -> dict[str, str]:

@@ -1,8 +1,8 @@
 """One commit to one table: remove every row of some bots, add their new rows.
 
 Responsibility: `replace_rows`, an overwrite-by-predicate on `bot_id` (with schema merge
-and the catalog's table properties), retried on conflict, through a table handle this
-thread keeps open (`_writer_handle`). Plain Python, blocking.
+and the catalog's table properties), retried on conflict, through the table handle this
+thread keeps open (`handles`). Plain Python, blocking.
 
 Traps guarded against:
 - duplicated rows on re-runs, or rows left on the old day when a bot's meeting date
@@ -10,63 +10,26 @@ Traps guarded against:
   added in the same atomic commit;
 - an id that breaks the predicate: ids are quoted as SQL string literals (`'` doubled,
   NUL refused: `sql_literal`);
-- a commit that costs more the longer a process runs: opening a table reads its last
-  checkpoint and replays the log after it, while a kept handle only reads the commits made
-  since it last looked (`update_incremental`). A DeltaTable is mutable state, so handles are
-  per thread; a handle whose log was cleaned up, or whose table was deleted and created
-  again under the same URI, is dropped and opened afresh.
+- a kept handle describing a table since deleted or re-created under the same URI (its
+  files are gone): the commit fails, the handle is forgotten and the commit tried once
+  more on a fresh open.
 """
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Sequence
 
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import DeltaError, TableNotFoundError
+from deltalake.exceptions import DeltaError
 
 from meetstream_catalog.catalog.commit_retry import is_conflict, retry_conflicts
+from meetstream_catalog.catalog.handles import forget, kept_table
 from meetstream_catalog.catalog.properties import COMMIT, HOOKS, TABLE_PROPERTIES, WRITER
 from meetstream_catalog.catalog.schema import PARTITION
 from meetstream_catalog.roots import Root
 
 __all__ = ["replace_rows", "sql_literal"]
-
-# delta-rs storage options: None for a local root.
-Options = dict[str, str] | None
-
-
-class _Handles(threading.local):
-    """This thread's open writer handles, `{(table uri, options): DeltaTable}`."""
-
-    def __init__(self) -> None:
-        self.tables: dict[tuple[str, str], DeltaTable] = {}
-
-
-_HANDLES = _Handles()
-
-
-def _key(uri: str, options: Options) -> tuple[str, str]:
-    return (uri, json.dumps(options, sort_keys=True))
-
-
-def _writer_handle(uri: str, options: Options) -> DeltaTable | None:
-    """This thread's handle on `uri`, brought up to date (None: no table yet)."""
-    table = _HANDLES.tables.get(_key(uri, options))
-    if table is not None:
-        try:
-            table.update_incremental()
-            return table
-        except DeltaError:  # e.g. the log entries after it were cleaned up: reopen
-            del _HANDLES.tables[_key(uri, options)]
-    try:
-        table = DeltaTable(uri, storage_options=options)
-    except TableNotFoundError:
-        return None
-    _HANDLES.tables[_key(uri, options)] = table
-    return table
 
 
 def sql_literal(value: str) -> str:
@@ -105,7 +68,7 @@ def replace_rows(name: str, root: Root, bot_ids: Sequence[str], data: pa.Table) 
         )
 
     def commit() -> None:
-        table = _writer_handle(uri, options)
+        table = kept_table(uri, options)
         try:
             write(table)
         except DeltaError as exc:
@@ -113,8 +76,8 @@ def replace_rows(name: str, root: Root, bot_ids: Sequence[str], data: pa.Table) 
                 raise
             # A kept handle can describe a table since deleted or re-created under the same
             # URI (its files are gone): forget it and try once more on a fresh open.
-            _HANDLES.tables.pop(_key(uri, options), None)
-            write(_writer_handle(uri, options))
+            forget(uri, options)
+            write(kept_table(uri, options))
 
     who = f"bot {bot_ids[0]!r}" if len(bot_ids) == 1 else f"{len(bot_ids)} bots"
     retry_conflicts(commit, what=f"catalog table {name!r}, {who}")

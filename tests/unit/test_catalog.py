@@ -573,6 +573,27 @@ def test_a_kept_writer_handle_sees_commits_made_elsewhere(root: str) -> None:
     assert len(read_table("media", root)) == 3
 
 
+def test_a_kept_reader_handle_follows_the_table_and_survives_its_re_creation(
+    root: str,
+) -> None:
+    import shutil
+
+    from deltalake import write_deltalake
+
+    from meetstream_catalog.catalog.arrow_tables import bots_table
+
+    for n in range(3):
+        write(root, f"b{n}")
+    assert sorted(read_table("bots", root)["bot_id"]) == ["b0", "b1", "b2"]  # handle kept
+    other = bots_table(BotRecord(bot_id="b9", meeting_date=DAY, platform="zoom"))
+    write_deltalake(f"{root}/bots", other, mode="append")  # another process's commit
+    assert sorted(read_table("bots", root)["bot_id"]) == ["b0", "b1", "b2", "b9"]
+
+    shutil.rmtree(f"{root}/bots")  # deleted and created again, at a lower version
+    write(root, "b5")
+    assert read_table("bots", root)["bot_id"].tolist() == ["b5"]
+
+
 def events_of(bot_id: str, *names: str) -> list[dict[str, object]]:
     from meetstream_catalog.catalog.events import event_row
 
