@@ -506,13 +506,14 @@ def test_bot_record_derives_date_counts_and_redacts() -> None:
         bot_record(bot_id="b1", media=media_of("b2", 1))
 
 
-def test_tables_are_created_with_statistics_on_bot_id_only(root: str) -> None:
-    write(root, "b1")
+def test_tables_are_created_with_statistics_on_the_two_lookup_columns_only(root: str) -> None:
+    write(root, "b1", meeting_link_redacted="https://zoom.us/j/1")
     for name in CAPTURE_TABLES:
         table = DeltaTable(f"{root}/{name}")
         assert table.metadata().configuration == TABLE_PROPERTIES
         stats = [c for c in table.get_add_actions(flatten=True).column_names if "." in c]
-        assert {c.split(".", 1)[1] for c in stats if not c.startswith("partition.")} == {"bot_id"}
+        found = {c.split(".", 1)[1] for c in stats if not c.startswith("partition.")}
+        assert found == ({"bot_id", "meeting_link_redacted"} if name == "bots" else {"bot_id"})
 
 
 def test_writers_checkpoint_every_ten_commits_so_a_fresh_open_replays_few(root: str) -> None:
@@ -659,6 +660,31 @@ def test_maintenance_compacts_vacuums_and_checkpoints_the_event_log(root: str) -
     assert len(DeltaTable(f"{root}/bot_events").file_uris()) == 1
     assert len(read_table("bot_events", root)) == 6
     assert reports["bots"].version_before is None  # nothing captured: reported, untouched
+
+
+def test_compaction_sorts_each_crowded_day_by_bot_id_and_leaves_settled_days(
+    root: str,
+) -> None:
+    import random
+    import uuid
+
+    from meetstream_catalog.catalog.maintenance import maintain_table
+
+    write(root, "late", day=OTHER_DAY)  # a day with one file is left as it is
+    settled = DeltaTable(f"{root}/media").file_uris()
+    rng = random.Random(3)
+    ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(24)]
+    for bot_id in ids:  # one small file per bot, committed in no particular id order
+        write(root, bot_id, media=3, people=1)
+
+    report = maintain_table("media", root, vacuum=False)
+
+    assert (report.files_compacted, report.files_written) == (24, 1)
+    [today] = [f for f in DeltaTable(f"{root}/media").file_uris() if f not in settled]
+    assert set(settled) < set(DeltaTable(f"{root}/media").file_uris())
+    stored = pq.read_table(today, columns=["bot_id"])["bot_id"].to_pylist()
+    assert stored == sorted(stored)  # clustered, not appended in commit order
+    assert set(stored) == set(ids)
 
 
 def test_maintenance_gives_an_older_event_log_the_table_properties(root: str) -> None:
