@@ -13,7 +13,7 @@
    writing the same number of bots; throughput ratio.
 3. An aggregate over `media` after maintenance vs the same rows in one Parquet file.
 
-    .venv/bin/python -m bench.catalog_bench [--marks 100,1000,5000] [--writers 4]
+    .venv/bin/python -m bench.catalog_bench [--marks 100,1000,5000] [--stores local,s3]
 
 The last line reads `RESULT commit cost <last>/<first>: <x>x local, <y>x s3`.
 """
@@ -136,35 +136,37 @@ def s3_root() -> Iterator[Root]:
         yield root
 
 
-def curves(marks: list[int]) -> dict[tuple[str, str], Curve]:
-    """`{(store, writer): curve}`: local and S3, product and baseline, in this one run."""
-    found: dict[tuple[str, str], Curve] = {}
+def curves(marks: list[int], stores: list[str]) -> dict[str, float]:
+    """Product and baseline curves on each store, in this one run, each printed as soon as
+    it is measured; returns the product's last/first CPU ratio per store."""
+    ratios: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as warm:  # imports and first-use costs, unmeasured
         write(warm, "warm-up")
-    for writer in WRITERS:
-        upto = [m for m in marks if writer == "product" or m <= BASELINE_UP_TO]
-        with tempfile.TemporaryDirectory() as local:
-            found["local", writer] = commit_curve(Root.at(local), upto, writer)
-        with s3_root() as root:
-            found["s3", writer] = commit_curve(root, upto, writer)
-    return found
-
-
-def report(found: dict[tuple[str, str], Curve]) -> dict[str, float]:
-    """Print every curve; return the product's last/first CPU ratio per store."""
-    print(f"commit cost (write_bot = 3 commits), maintenance every {COMPACT_EVERY} meetings:")
-    ratios: dict[str, float] = {}
-    for (store, writer), curve in found.items():
-        first = min(curve)
-        wall0, cpu0 = curve[first]
-        for mark, (wall, cpu) in sorted(curve.items()):
-            print(
-                f"  {store:5} {writer:8} meeting {mark:>5}: wall {wall * 1000:7.1f} ms "
-                f"({wall / wall0:.2f}x), cpu {cpu * 1000:7.1f} ms ({cpu / cpu0:.2f}x)"
-            )
-        if writer == "product":
-            ratios[store] = curve[max(curve)][1] / cpu0
+    for store in stores:
+        for writer in WRITERS:
+            upto = [m for m in marks if writer == "product" or m <= BASELINE_UP_TO]
+            with contextlib.ExitStack() as stack:
+                if store == "s3":
+                    root = stack.enter_context(s3_root())
+                else:
+                    root = Root.at(stack.enter_context(tempfile.TemporaryDirectory()))
+                ratio = report(store, writer, commit_curve(root, upto, writer))
+            if writer == "product":
+                ratios[store] = ratio
     return ratios
+
+
+def report(store: str, writer: str, curve: Curve) -> float:
+    """Print one curve; return its last/first CPU ratio."""
+    first = min(curve)
+    wall0, cpu0 = curve[first]
+    for mark, (wall, cpu) in sorted(curve.items()):
+        print(
+            f"commit cost, {store:5} {writer:8} meeting {mark:>5}: wall {wall * 1000:7.1f} ms "
+            f"({wall / wall0:.2f}x), cpu {cpu * 1000:7.1f} ms ({cpu / cpu0:.2f}x)",
+            flush=True,
+        )
+    return curve[max(curve)][1] / cpu0
 
 
 def _writer(args: tuple[str, str, int]) -> None:
@@ -214,9 +216,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--marks", default=QUICK_MARKS)
     parser.add_argument("--writers", type=int, default=4)
     parser.add_argument("--per-writer", type=int, default=25)
+    parser.add_argument("--stores", default="local,s3", help="local, s3 or both")
     args = parser.parse_args([] if argv is None else argv)
     marks = sorted(int(m) for m in args.marks.split(","))
-    ratios = report(curves(marks))
+    stores = args.stores.split(",")
+    print(f"commit cost: write_bot = 3 commits, maintenance every {COMPACT_EVERY} meetings")
+    ratios = curves(marks, stores)
     with tempfile.TemporaryDirectory() as root:
         for bot_id in itertools.islice(bot_ids(), marks[0]):
             write(root, bot_id)
@@ -231,10 +236,8 @@ def main(argv: list[str] | None = None) -> None:
         f"throughput: 1 writer {solo:.1f} meetings/s, {args.writers} writers "
         f"{parallel:.1f} meetings/s ({parallel / solo:.2f}x)"
     )
-    print(
-        f"RESULT commit cost {marks[-1]}/{marks[0]}: {ratios['local']:.2f}x local, "
-        f"{ratios['s3']:.2f}x s3"
-    )
+    ratio = ", ".join(f"{ratios[store]:.2f}x {store}" for store in stores)
+    print(f"RESULT commit cost {marks[-1]}/{marks[0]}: {ratio}")
 
 
 if __name__ == "__main__":
