@@ -316,7 +316,7 @@ def bench(counts: list[int]) -> int:
         env = _env(tmp)
         sim_port, api_port = _free_port(), _free_port()
         sim = [
-            sys.executable, "-m", "simulator", "--port", str(sim_port), "--api-key", API_KEY,
+            sys.executable, "-m", "meetstream_catalog.simulator", "--port", str(sim_port), "--api-key", API_KEY,
             "--speed", str(SPEED), "--scenario", str(scenario), "--speech-bytes-per-second",
             "64", "--video-bytes-per-second", "64", "--wav-sample-rate", "100",
         ]  # fmt: skip
