@@ -284,8 +284,16 @@ def _idle_rate(pid: int, seconds: float = 5.0) -> float:
 
 
 def _measure(driver: str, count: int, env: dict[str, str]) -> Run:
+    """One driver at N in a fresh process, writing a catalog and media root of its own: a
+    Delta commit costs more the longer the table's log, so a driver measured after another
+    on a shared catalog would pay for the other's commits."""
     argv = [sys.executable, "-m", "bench.fleet_bench", "--child", driver, "--meetings", str(count)]
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    run_dir = Path(env["FLEET_RUNS_DIR"]) / f"{driver}-{count}"
+    roots = {
+        "MEETSTREAM_MEDIA_ROOT": str(run_dir / "media"),
+        "MEETSTREAM_CATALOG_ROOT": str(run_dir / "catalog"),
+    }
+    done = subprocess.run(argv, env={**env, **roots}, capture_output=True, text=True, check=False)
     if done.returncode:
         tail = (done.stdout + done.stderr)[-4000:]
         raise RuntimeError(f"{driver} N={count} failed:\n{tail}")
@@ -355,8 +363,7 @@ def _run(
         "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
         "MEETSTREAM_API_URL": f"http://127.0.0.1:{sim_port}/api/v1",
         "MEETSTREAM_API_KEY": API_KEY,
-        "MEETSTREAM_MEDIA_ROOT": str(tmp / "media"),
-        "MEETSTREAM_CATALOG_ROOT": str(tmp / "catalog"),
+        "FLEET_RUNS_DIR": str(tmp / "runs"),
         "MEETSTREAM_POLL_INTERVAL_SECONDS": str(POLL_INTERVAL),
         "MEETSTREAM_POLL_MAX_INTERVAL_SECONDS": str(POLL_MAX_INTERVAL),
         "FLEET_SIMULATOR_ADMIN": f"http://127.0.0.1:{sim_port}/_simulator",
