@@ -4,13 +4,14 @@ with `--large`).
 
 The plain driver runs exactly the steps `tasks/` wraps (`meetstream_catalog.capture`
 over the run's clients from `meetstream_catalog.meetstream.http.open_clients`) with
-`asyncio.gather`
-and no Prefect import. Two flow drivers: `prefect` is `capture_meetings` as shipped (one
-task run per meeting, `flows.meeting.capture_in_batch`); `stages` is the earlier design
-(every stage of every meeting a task run of its own), to measure that choice. All drivers
-run in fresh child processes against the same
-simulator (its own process, 100x clock, tiny media) and, for the flow, a real
-`prefect server` (SQLite, its own process), so each process's CPU is only its own:
+`asyncio.gather` and no Prefect import. Two flow drivers: `prefect` is `capture_meetings`
+as shipped (no task run per meeting: each is a row of the run's live table,
+`flows.meeting.capture_in_batch`); `task` is the earlier design (one task run per meeting),
+to measure that choice. All drivers run in fresh child processes against the same
+simulator (its own process, 100x clock, tiny media) and, for the flows, a real
+`prefect server` (SQLite, its own process), so each process's CPU is only its own. The
+flows log at the product's level (INFO) to the API, so the server records every line the
+UI would show; only the console is kept to warnings.
 
 - wall ratio: flow wall / plain wall for the same N (every meeting's script lasts
   MEETING_SECONDS of real time; the rest is overhead);
@@ -60,7 +61,7 @@ API_KEY = "sk_fleet_bench_0123456789"
 DEFAULT_MEETINGS = (1, 50, 200)
 LARGE = 1000
 QUICK_MEETINGS = "1,20"  # under `python -m bench`
-DRIVERS = ("plain", "prefect", "stages")
+DRIVERS = ("plain", "prefect", "task")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -143,26 +144,31 @@ async def _plain(links: list[str]) -> list[str]:
     return [o if isinstance(o, str) else f"failed: {o!r}" for o in outcomes]
 
 
-def _prefect(links: list[str], *, stages: bool = False) -> list[str]:
+def _prefect(links: list[str], *, per_meeting_task: bool = False) -> list[str]:
     import flows.capture
     from flows.capture import capture_meetings
 
-    if stages:  # the earlier design: every stage of every meeting its own task run
-        flows.capture.capture_in_batch = _staged  # type: ignore[assignment]
+    if per_meeting_task:  # the earlier design: every meeting a task run of its own
+        flows.capture.capture_in_batch = _as_task()
     coro = capture_meetings(_requests(links), concurrency=max(1, len(links)))
     return [r.outcome.value for r in asyncio.run(coro)]
 
 
-async def _staged(job: Any, clients: Any, bot_id: str | None = None) -> Any:
-    from flows.meeting import run_meeting
+def _as_task() -> Any:
+    """`capture_in_batch` wrapped in one task run per meeting, as it shipped before."""
+    from prefect import task
+    from prefect.cache_policies import NO_CACHE
 
-    return await run_meeting(job, clients, bot_id=bot_id, staged=True)
+    from flows.meeting import capture_in_batch
+
+    named = task(name="capture", task_run_name="capture {job.meeting_link}", cache_policy=NO_CACHE)
+    return named(capture_in_batch)
 
 
 def _drive(driver: str, links: list[str]) -> list[str]:
     if driver == "plain":
         return asyncio.run(_plain(links))
-    return _prefect(links, stages=driver == "stages")
+    return _prefect(links, per_meeting_task=driver == "task")
 
 
 def _tree_cpu(pid: int) -> float:
@@ -278,8 +284,16 @@ def _idle_rate(pid: int, seconds: float = 5.0) -> float:
 
 
 def _measure(driver: str, count: int, env: dict[str, str]) -> Run:
+    """One driver at N in a fresh process, writing a catalog and media root of its own: a
+    Delta commit costs more the longer the table's log, so a driver measured after another
+    on a shared catalog would pay for the other's commits."""
     argv = [sys.executable, "-m", "bench.fleet_bench", "--child", driver, "--meetings", str(count)]
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    run_dir = Path(env["FLEET_RUNS_DIR"]) / f"{driver}-{count}"
+    roots = {
+        "MEETSTREAM_MEDIA_ROOT": str(run_dir / "media"),
+        "MEETSTREAM_CATALOG_ROOT": str(run_dir / "catalog"),
+    }
+    done = subprocess.run(argv, env={**env, **roots}, capture_output=True, text=True, check=False)
     if done.returncode:
         tail = (done.stdout + done.stderr)[-4000:]
         raise RuntimeError(f"{driver} N={count} failed:\n{tail}")
@@ -316,9 +330,10 @@ def bench(counts: list[int]) -> int:
         env = _env(tmp)
         sim_port, api_port = _free_port(), _free_port()
         sim = [
-            sys.executable, "-m", "simulator", "--port", str(sim_port), "--api-key", API_KEY,
-            "--speed", str(SPEED), "--scenario", str(scenario), "--speech-bytes-per-second",
-            "64", "--video-bytes-per-second", "64", "--wav-sample-rate", "100",
+            sys.executable, "-m", "meetstream_catalog.simulator", "--port", str(sim_port),
+            "--api-key", API_KEY, "--speed", str(SPEED), "--scenario", str(scenario),
+            "--speech-bytes-per-second", "64", "--video-bytes-per-second", "64",
+            "--wav-sample-rate", "100",
         ]  # fmt: skip
         server = [
             str(Path(sys.executable).parent / "prefect"), "server", "start",
@@ -343,10 +358,12 @@ def _run(
     child_env = {
         **env,
         "PREFECT_API_URL": api_url,
+        # The run log at the product's level, as in production (the console: warnings).
+        "PREFECT_LOGGING_LEVEL": "INFO",
+        "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
         "MEETSTREAM_API_URL": f"http://127.0.0.1:{sim_port}/api/v1",
         "MEETSTREAM_API_KEY": API_KEY,
-        "MEETSTREAM_MEDIA_ROOT": str(tmp / "media"),
-        "MEETSTREAM_CATALOG_ROOT": str(tmp / "catalog"),
+        "FLEET_RUNS_DIR": str(tmp / "runs"),
         "MEETSTREAM_POLL_INTERVAL_SECONDS": str(POLL_INTERVAL),
         "MEETSTREAM_POLL_MAX_INTERVAL_SECONDS": str(POLL_MAX_INTERVAL),
         "FLEET_SIMULATOR_ADMIN": f"http://127.0.0.1:{sim_port}/_simulator",

@@ -22,6 +22,7 @@ from prefect.runtime import flow_run
 import tasks
 from flows.form import titled
 from flows.meeting import (
+    Board,
     CaptureFailedError,
     capture_in_batch,
     finish,
@@ -125,10 +126,12 @@ async def capture_meetings(
     await preflight_once(run, None)
     await record_intents(jobs)  # one commit for the batch, before any create call
     gate = asyncio.Semaphore(concurrency)
+    board = Board(jobs, key="capture-summary")
+    await board.publish()
 
     async def one(job: CaptureJob, clients: Clients) -> CaptureResult:
         async with gate:
-            return await capture_in_batch(job, clients)
+            return await capture_in_batch(job, clients, board)
 
     async with open_clients(run.settings) as clients:
         results = list(await asyncio.gather(*(one(j, clients) for j in jobs)))

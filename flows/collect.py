@@ -17,6 +17,7 @@ from prefect.runtime import flow_run
 import tasks
 from flows.form import titled
 from flows.meeting import (
+    Board,
     capture_in_batch,
     finish,
     finish_many,
@@ -93,12 +94,15 @@ async def collect_pending(
         if not due:
             return []
         gate = asyncio.Semaphore(concurrency)
+        jobs = [_bot_job(p, run) for p in due]
+        board = Board(jobs, key="pending-collection")
+        await board.publish()
 
-        async def one(bot: pending.PendingBot) -> CaptureResult:
+        async def one(job: CaptureJob, bot: pending.PendingBot) -> CaptureResult:
             async with gate:
-                return await capture_in_batch(_bot_job(bot, run), clients, bot.bot_id)
+                return await capture_in_batch(job, clients, board, bot.bot_id)
 
-        results = list(await asyncio.gather(*(one(p) for p in due)))
+        results = list(await asyncio.gather(*(one(j, p) for j, p in zip(jobs, due, strict=True))))
     await write_artifacts(results, root, key="pending-collection")
     return finish_many(results)  # type: ignore[return-value]
 

@@ -2,20 +2,23 @@
 
 `run_meeting` runs create (unless the bot exists), wait, archive, catalogue and the optional
 delete at MeetStream, and turns any failure of the meeting into a catalogued `failed`
-outcome, so one meeting's failure never stops the others. In a many-meeting run each
-meeting is one task run (`capture_in_batch`); a one-meeting run shows each step as a task
-run of its own. Also here: the one preflight per run, and the run's artifacts.
+outcome, so one meeting's failure never stops the others. A one-meeting run shows each step
+as a task run of its own. In a many-meeting run a meeting is no task run at all
+(`capture_in_batch`): it is a row of the run's live table (`Board`) and named in every line
+it logs. The trap guarded against: a task run costs ~30 ms of CPU (its three state events,
+mostly in the API server), a batch's whole budget per meeting (docs/benchmarks.md, "Fleet").
+Also here: the one preflight per run, and the run's artifacts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from typing import ParamSpec, TypeVar
 
-from prefect import Task, get_run_logger, task
+from prefect import Task, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
 from prefect.states import Completed
 
@@ -60,22 +63,51 @@ async def preflight_once(run: RunSettings, request: MeetingRequest | None) -> No
         raise CaptureFailedError(str(exc)) from None
 
 
-@task(name="capture", task_run_name="capture {job.meeting_link}", cache_policy=NO_CACHE)
-async def capture_in_batch(
-    job: CaptureJob, clients: Clients, bot_id: str | None = None
-) -> CaptureResult:
-    """One meeting of a many-meeting run as ONE task run, its steps logged inside it.
+class Board:
+    """A many-meeting run's live table artifact: one row per meeting, `in_progress` until it
+    ends, published at the start and then at most every `EVERY_SECONDS` as meetings end
+    (each version holds every row: a row per meeting ending would cost O(N^2)). The run's
+    final table (`write_artifacts`, same key) replaces it."""
 
-    A task run costs ~3 ms in the flow process and ~20 ms in the API server to record
-    (PREFECT-NOTES); four per meeting made Prefect's cost per meeting of a batch several
-    times the 50 ms goal (docs/benchmarks.md, "Fleet"). A batch's UI still lists one task
-    run per meeting, named by its link, with its state and the log of every stage.
+    EVERY_SECONDS = 30.0
+
+    def __init__(self, jobs: Sequence[CaptureJob], key: str) -> None:
+        self.key = key
+        self.rows = {  # by the job's key: two meetings may share a link
+            job.key: CaptureResult(meeting=job.meeting_link, outcome=Outcome.IN_PROGRESS)
+            for job in jobs
+        }
+        self.published = -self.EVERY_SECONDS
+
+    async def publish(self) -> None:
+        self.published = time.monotonic()  # before the await: one publication at a time
+        rows = list(self.rows.values())
+        await acreate_table_artifact(
+            table=artifact_rows(rows), key=self.key, description=artifact_caption(rows)
+        )
+
+    async def record(self, job: CaptureJob, result: CaptureResult) -> None:
+        self.rows[job.key] = result
+        if time.monotonic() - self.published >= self.EVERY_SECONDS:
+            await self.publish()
+
+
+async def capture_in_batch(
+    job: CaptureJob, clients: Clients, board: Board, bot_id: str | None = None
+) -> CaptureResult:
+    """One meeting of a many-meeting run, inside the run itself; its row on the `board`.
+
+    No task run per meeting (see the module docstring): its steps run as plain calls, its
+    milestones go to the run log, each line naming the bot (the "created" line names the
+    meeting too), and its outcome to the board, the final table and the run's state.
     """
     token = tasks.IN_BATCH.set(True)
     try:
-        return await run_meeting(job, clients, bot_id=bot_id, staged=False)
+        result = await run_meeting(job, clients, bot_id=bot_id, staged=False)
     finally:
         tasks.IN_BATCH.reset(token)
+    await board.record(job, result)
+    return result
 
 
 async def run_meeting(
