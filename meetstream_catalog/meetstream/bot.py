@@ -110,6 +110,9 @@ class BotDetail(Liberal):
 
     meeting_link: str | None = Field(default=None, alias="MeetingLink")
     bot_name: str | None = Field(default=None, alias="BotName")
+    # Live-verified, not in the OpenAPI schema: the bot's latest transcript run (a
+    # /transcribe call replaces it); null without a post-call provider.
+    transcript_id: str | None = None
 
     @model_validator(mode="before")
     @classmethod
