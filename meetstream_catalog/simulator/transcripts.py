@@ -205,7 +205,9 @@ _STATUS = {"processing": "Processing", "ready": "Success", "failed": "Failed"}
 def transcriptions(state: SimulatorState, bot: Bot) -> Answer:
     """`GET /bots/{id}/transcriptions`: every run, oldest first; no download URLs."""
     runs: list[dict[str, Any]] = []
-    provider = bot.request.get("recording_config", {}).get("transcript", {}).get("provider")
+    recording = bot.request.get("recording_config")
+    transcript = recording.get("transcript") if isinstance(recording, dict) else None
+    provider = transcript.get("provider") if isinstance(transcript, dict) else None
     if bot.transcript_id is not None and isinstance(provider, dict):
         runs.append(
             {

@@ -158,3 +158,29 @@ def test_a_bots_utterances_and_words_round_trip_and_are_replaced(tmp_path: Path)
     assert bots[["transcript", "transcript_id", "utterances"]].values.tolist() == [
         ["available", "t1", 2]
     ]
+
+
+def test_an_earlier_transcript_is_readable_as_of_its_version_and_queryable(
+    tmp_path: Path,
+) -> None:
+    from meetstream_catalog.catalog.query import run_query
+
+    root = str(tmp_path / "catalog")
+    record = bot_record(bot_id="b1", created_at=dt.datetime(2025, 3, 14, 9, tzinfo=dt.UTC))
+    for text in ("first words", "second words"):
+        segment = {"speaker": "Ann", "transcript": text, "start_time": 1, "end_time": 2}
+        said = attribute(
+            "b1",
+            Transcript.parse([segment]),
+            speakers=[ANN],
+            turns=TURNS,
+            provider="deepgram",
+            transcript_id=text,
+        )
+        write_bot(root, bot=record, media=[], participants=[], transcript=said)
+    assert read_table("utterances", root)["text"].tolist() == ["second words"]
+    assert read_table("utterances", root, as_of=0)["text"].tolist() == ["first words"]
+    sql = "select participant_key, attribution, text from utterances"
+    assert run_query(sql, root, as_of=0).to_pylist() == [
+        {"participant_key": "ann", "attribution": "track", "text": "first words"}
+    ]
