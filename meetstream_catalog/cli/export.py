@@ -16,14 +16,15 @@ def add_parser(sub: Any, catalog_root_argument: Any) -> None:
     export = sub.add_parser(
         "export",
         help="Export per-speaker audio, speech turns and transcripts: lhotse, audiofolder, "
-        "rttm or nemo.",
+        "rttm, nemo or ctm.",
         description="lhotse: recordings.jsonl.gz + supervisions.jsonl.gz (with the "
         "transcript's text); audiofolder: Hugging Face AudioFolder (metadata.jsonl + files); "
         "rttm: one RTTM file per meeting; nemo: a NeMo ASR manifest.jsonl, one line per "
-        "utterance on its speaker's own track. Streams one meeting at a time. Needs the "
+        "utterance on its speaker's own track; ctm: one NIST CTM file of timed words per "
+        "meeting. Streams one meeting at a time. Needs the "
         "'query' extra (DuckDB).",
     )
-    export.add_argument("format", choices=("lhotse", "audiofolder", "rttm", "nemo"))
+    export.add_argument("format", choices=("lhotse", "audiofolder", "rttm", "nemo", "ctm"))
     export.add_argument("out", help="Output directory (created).")
     export.add_argument(
         "--where", default=None, metavar="SQL", help="Condition on the bots table, e.g. "
@@ -62,8 +63,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(
         f"{summary.format}: {summary.meetings} meetings, {summary.recordings} recordings, "
-        f"{summary.supervisions} {'utterances' if summary.format == 'nemo' else 'turns'}, "
+        f"{summary.supervisions} {_units(summary.format)}, "
         f"{summary.files} files ({summary.bytes / 1e6:.1f} MB) "
         f"-> {args.out}"
     )
     return 0
+
+
+def _units(fmt: str) -> str:
+    return {"nemo": "utterances", "ctm": "words"}.get(fmt, "turns")

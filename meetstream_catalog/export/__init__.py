@@ -1,4 +1,4 @@
-"""Exports of the catalog for speech work: Lhotse manifests, an HF AudioFolder, RTTM, NeMo.
+"""Exports of the catalog for speech work: Lhotse, HF AudioFolder, RTTM, NeMo, CTM.
 
 Responsibility: read one meeting at a time from the catalog (`bots`, `media`, `speech`,
 filtered by an optional SQL `WHERE` on `bots`) and write the files speech tools load:
@@ -11,7 +11,8 @@ filtered by an optional SQL `WHERE` on `bots`) and write the files speech tools 
   symlinked, read by `datasets.load_dataset("audiofolder", data_dir=OUT)`;
 - `rttm`: one NIST RTTM file per meeting (`SPEAKER <bot> 1 <start> <dur> <NA> <NA> <spk>
   <NA> <NA>`), diarization ground truth for NeMo, pyannote, dscore;
-- `nemo`: a NeMo ASR `manifest.jsonl`, one utterance per line on its speaker's own track.
+- `nemo`: a NeMo ASR `manifest.jsonl`, one utterance per line on its speaker's own track;
+- `ctm`: one NIST CTM file of timed words (`words`) per meeting.
 
 Modules: `meetings` reads the catalog (DuckDB, the optional `query` extra, imported only
 when an export runs: without it an export is one `QueryUnavailableError` naming what to

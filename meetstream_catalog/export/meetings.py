@@ -42,6 +42,7 @@ class Meeting:
     media: list[dict[str, Any]]
     turns: list[dict[str, Any]]
     utterances: list[dict[str, Any]] = field(default_factory=list)
+    words: list[dict[str, Any]] = field(default_factory=list)
 
 
 def require_duckdb() -> Any:
@@ -90,12 +91,18 @@ def meetings(root: Root | str, where: str | None = None) -> Iterator[Meeting]:
             f"select * from utterances where bot_id in {chosen} "  # noqa: S608
             "order by bot_id, utterance_index",
         )
+        timed = _Grouped(
+            connect(root),
+            f"select * from words where bot_id in {chosen} "  # noqa: S608
+            "order by bot_id, start_seconds, utterance_index, word_index",
+        )
     except db.Error as exc:
         raise QueryError(str(exc).splitlines()[0]) from exc
     for bot_id, platform, day in bots:
-        files, turns, words = media.take(bot_id), speech.take(bot_id), said.take(bot_id)
+        files, turns = media.take(bot_id), speech.take(bot_id)
+        utterances, words = said.take(bot_id), timed.take(bot_id)
         if any(m["kind"] in ("audio", "mixed_audio") for m in files):
-            yield Meeting(str(bot_id), platform, str(day), files, turns, words)
+            yield Meeting(str(bot_id), platform, str(day), files, turns, utterances, words)
 
 
 class _Grouped:

@@ -24,8 +24,8 @@ from meetstream_catalog.export.meetings import (
 )
 from meetstream_catalog.roots import Root
 
-Format = Literal["lhotse", "audiofolder", "rttm", "nemo"]
-FORMATS: tuple[Format, ...] = ("lhotse", "audiofolder", "rttm", "nemo")
+Format = Literal["lhotse", "audiofolder", "rttm", "nemo", "ctm"]
+FORMATS: tuple[Format, ...] = ("lhotse", "audiofolder", "rttm", "nemo", "ctm")
 
 
 @dataclass
@@ -161,6 +161,28 @@ def _rttm(m: Meeting, out: Path, s: ExportSummary) -> None:
     s.supervisions += len(lines)
 
 
+def _ctm(m: Meeting, out: Path, s: ExportSummary) -> None:
+    """One NIST CTM file per meeting with a transcript: `<bot> 1 <start> <dur> <word>
+    <confidence>` per timed word, in time order (the same file id as the RTTM)."""
+    lines = [
+        f"{m.bot_id} 1 {w['start_seconds']:.3f} "
+        f"{max(w['end_seconds'] - w['start_seconds'], 0.0):.3f} {_token(w['word'])}"
+        + (f" {w['confidence']:.3f}" if w["confidence"] is not None else "")
+        + "\n"
+        for w in m.words
+        if w["word"] and _token(w["word"])
+    ]
+    if lines:
+        (out / f"{m.bot_id}.ctm").write_text("".join(lines), encoding="utf-8")
+        s.files += 1
+        s.supervisions += len(lines)
+
+
+def _token(word: str) -> str:
+    """A CTM token: no whitespace inside (fields are space-separated)."""
+    return "_".join(word.split())
+
+
 def export(
     fmt: Format,
     out: str,
@@ -203,6 +225,8 @@ def export(
                 _lhotse(m, lhotse, summary, opts)
             elif fmt == "nemo":
                 _nemo(m, meta, summary)
+            elif fmt == "ctm":
+                _ctm(m, target, summary)
             elif meta is not None:
                 _audiofolder(m, target, meta, summary, opts, link)
             else:

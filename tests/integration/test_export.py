@@ -186,6 +186,22 @@ def test_nemo_manifest_has_one_line_per_utterance_on_its_speakers_own_track(
     assert all(r["audio_filepath"].endswith(".wav") for r in teams)
 
 
+def test_ctm_has_the_timed_words_of_each_transcribed_meeting(
+    demo_catalog: str, tmp_path: Path
+) -> None:
+    assert main(["export", "ctm", str(tmp_path), "--catalog-root", demo_catalog]) == 0
+    files = sorted(tmp_path.glob("*.ctm"))
+    assert len(files) == 4  # every recorded meeting has a transcript in the demo
+    lines = [line.split() for f in files for line in f.read_text().splitlines()]
+    assert len(lines) == len(read_table("words", demo_catalog))
+    for f in files:
+        parts = [line.split() for line in f.read_text().splitlines()]
+        assert {p[0] for p in parts} == {f.stem}  # the RTTM's file id
+        assert all(len(p) == 6 and p[1] == "1" and float(p[3]) > 0 for p in parts)
+        starts = [float(p[2]) for p in parts]
+        assert starts == sorted(starts)
+
+
 def test_every_audiofolder_file_decodes_with_pyav_to_the_length_the_catalog_gives(
     demo_catalog: str, tmp_path: Path
 ) -> None:
