@@ -133,7 +133,9 @@ async def _plain(links: list[str]) -> list[str]:
         end = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=job.leave_deadline_seconds)
         await asyncio.to_thread(catalogue.catalogue_in_progress, job, created.bot_id, end)
         left = await capture.wait_until_left(clients.api, job, created.bot_id, False)
-        archived = await capture.collect(clients, job, created.bot_id, left.state)
+        archived = await capture.collect(
+            clients, job, created.bot_id, left.state, transcript_id=left.transcript_id
+        )
         result = await asyncio.to_thread(catalogue.catalogue, job, created.bot_id, left, archived)
         return result.outcome.value
 

@@ -132,7 +132,7 @@ async def run_meeting(
                 meeting=job.meeting_link, bot_id=bot_id, outcome=Outcome.IN_PROGRESS
             )
         left = await wait_until_left(job, clients, bot_id, existing=not created)
-        archived = await archive_media(job, clients, bot_id, left.state)
+        archived = await archive_media(job, clients, bot_id, left.state, left.transcript_id)
         result = await write_catalog(job, bot_id, left, archived)
         if job.settings.delete_after_archive and result.outcome is Outcome.CAPTURED:
             await delete_at_source(job, clients, bot_id, archived)  # never raises

@@ -83,6 +83,8 @@ async def wait_until_left(
         meeting_link=detail.meeting_link,
         bot_name=detail.bot_name,
         left_at=dt.datetime.now(dt.UTC),
+        transcript_id=detail.transcript_id,
+        transcript_provider=detail.transcript_provider,
     )
 
 
@@ -143,14 +145,18 @@ async def collect(
     bot_id: str,
     state: BotState,
     on_progress: Callable[[int, int, int], None] | None = None,
+    *,
+    transcript_id: str | None = None,
 ) -> Archived:
-    """Wait for the manifests and archive every file. Files that fail for good are listed
-    in `missing`, next to those that were archived (the bot is then `partial`)."""
+    """Wait for the manifests (and the transcript `transcript_id`, if any) and archive
+    every file. Files that fail for good are listed in `missing`, next to those that were
+    archived (the bot is then `partial`)."""
     settings = job.settings
     manifests = await fetch_manifests(
         clients.api,
         bot_id,
         state=state,
+        transcript_id=transcript_id,
         deadline_seconds=settings.processing_timeout_seconds,
         poll_interval=settings.poll_interval_seconds,
         poll_max_interval=settings.poll_max_interval_seconds,

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from meetstream_catalog import catalog
 from meetstream_catalog.archive.files import ArchivedMedia
-from meetstream_catalog.catalog import intents, join, speech
+from meetstream_catalog.catalog import intents, join, speech, utterances
 from meetstream_catalog.catalog.names import normalize_name
 from meetstream_catalog.catalog.schema import Outcome
 from meetstream_catalog.job import Archived, BotLeft, CaptureJob, CaptureResult
@@ -76,6 +76,7 @@ def catalogue(job: CaptureJob, bot_id: str, left: BotLeft, archived: Archived) -
     participants, turn_rows = speech.attribute(
         bot_id, turns, participants, attendees, timeline_known=manifests.timeline is not None
     )
+    said = _transcript_rows(bot_id, left, archived, participants, turn_rows)
     outcome, reason = outcome_for(left.state, archived, bot_id)
     record = catalog.bot_record(
         bot_id=bot_id,
@@ -98,9 +99,37 @@ def catalogue(job: CaptureJob, bot_id: str, left: BotLeft, archived: Archived) -
         speaker_timeline=manifests.timeline_status,
         speech_turns=len(turn_rows) if manifests.timeline is not None else None,
         missing_files=archived.missing,
+        transcript={
+            "transcript": manifests.transcript_status,
+            "transcript_id": manifests.transcript_id,
+            "transcript_provider": left.transcript_provider if manifests.transcript_id else None,
+            "utterances": len(said[0]) if manifests.transcript is not None else None,
+        },
     )
-    _write(job, record, archived.media, participants, turn_rows)
+    transcript = said if manifests.transcript_status is not None else None
+    _write(job, record, archived.media, participants, turn_rows, transcript)
     return _result(record, missing=len(archived.missing))
+
+
+def _transcript_rows(
+    bot_id: str,
+    left: BotLeft,
+    archived: Archived,
+    participants: Sequence[join.ParticipantRow],
+    turns: Sequence[speech.SpeechRow],
+) -> tuple[list[utterances.UtteranceRow], list[utterances.WordRow]]:
+    """The transcript's utterances, each attributed to a participant (empty without one)."""
+    manifests = archived.manifests
+    if manifests.transcript is None:
+        return [], []
+    return utterances.attribute(
+        bot_id,
+        manifests.transcript,
+        speakers=utterances.speakers_from(p.model_dump() for p in participants),
+        turns=utterances.turns_from(t.model_dump() for t in turns),
+        provider=left.transcript_provider,
+        transcript_id=manifests.transcript_id,
+    )
 
 
 def record_intents(jobs: Sequence[CaptureJob]) -> None:
@@ -187,6 +216,7 @@ def _write(
     media: Sequence[ArchivedMedia],
     participants: Sequence[join.ParticipantRow],
     turns: Sequence[speech.SpeechRow] | None = None,
+    transcript: tuple[list[utterances.UtteranceRow], list[utterances.WordRow]] | None = None,
 ) -> None:
     catalog.write_bot(
         job.catalog_root,
@@ -194,6 +224,7 @@ def _write(
         media=media,
         participants=participants,
         speech=turns,
+        transcript=transcript,
     )
 
 

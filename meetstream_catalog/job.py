@@ -119,6 +119,8 @@ class BotLeft:
     meeting_link: str | None
     bot_name: str | None
     left_at: dt.datetime
+    transcript_id: str | None = None  # the bot's latest transcript run (detail), if any
+    transcript_provider: str | None = None
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,8 @@ def planned_keys(
     return [m.key for m in plan.plan_media(bot_id, audio, video, mixed, composite)]
 
 
-def _committed_bot(root: Root, bot_id: str) -> BotRecord | None:
+def committed_bot(root: Root, bot_id: str) -> BotRecord | None:
+    """The bot's committed `bots` row as a BotRecord (None if it has none). Blocking."""
     rows = catalog.dataset("bots", root).to_table(filter=ds.field("bot_id") == bot_id).to_pylist()
     if len(rows) != 1:
         return None
@@ -120,7 +121,7 @@ def verify_archive(
     `expected_keys` are the keys the manifests list (`planned_keys`). Reads the committed
     `bots` and `media` rows, then re-reads each object (size, then a streamed sha256).
     """
-    bot = _committed_bot(catalog_root, bot_id)
+    bot = committed_bot(catalog_root, bot_id)
     if bot is None:
         return Verdict(False, "the bot has no committed row in the catalog")
     if bot.outcome != Outcome.CAPTURED.value:
@@ -158,7 +159,7 @@ def record_deletion(
     deleted_objects: int | None,
 ) -> None:
     """Set `deleted_at` / `deleted_objects` on the bot's committed `bots` row. Blocking."""
-    bot = _committed_bot(catalog_root, bot_id)
+    bot = committed_bot(catalog_root, bot_id)
     if bot is None:
         raise LookupError(f"bot {bot_id} has no committed row to record its deletion in")
     updated = bot.model_copy(update={"deleted_at": deleted_at, "deleted_objects": deleted_objects})

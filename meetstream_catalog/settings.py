@@ -9,12 +9,18 @@ key only shows up as a 401 from the server. Here the key is optional until first
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from meetstream_catalog.roots import Root
 
 DEFAULT_API_URL = "https://api.meetstream.ai/api/v1"
+# MeetStream's post-call transcript providers (recording_config.transcript.provider), and
+# those whose documented options include a model (docs/meetstream-api.md, section 10).
+TranscriptProvider = Literal["deepgram", "assemblyai", "sarvam", "jigsawstack", "meetstream"]
+PROVIDERS_WITH_MODEL = ("deepgram", "assemblyai", "sarvam")
 # Prefect Secret blocks that stand in for the webhook settings below when they are unset.
 WEBHOOK_SECRET_BLOCK = "meetstream-webhook-secret"  # noqa: S105 - block names, not secrets
 TOKEN_KEY_BLOCK = "meetstream-webhook-token-key"  # noqa: S105
@@ -101,11 +107,39 @@ class Settings(BaseSettings):
         description="Sent as recording_config.retention (timed, hours) when a bot is created: "
         "how long MeetStream keeps its recordings. Unset: MeetStream's own default.",
     )
+    transcript_provider: TranscriptProvider | None = Field(
+        default=None,
+        description="Post-call transcript provider sent as recording_config.transcript when a "
+        "bot is created (deepgram, assemblyai, sarvam, jigsawstack, meetstream). Unset: no "
+        "transcript is asked for.",
+    )
+    transcript_model: str | None = Field(
+        default=None,
+        description="The provider's model (deepgram nova-3, assemblyai universal-2, sarvam "
+        "saaras:v3); unset: the provider's default.",
+    )
+    transcript_language: str | None = Field(
+        default=None,
+        description="The transcript's language code (en, hi, ...); unset: the provider's default.",
+    )
     delete_after_archive: bool = Field(
         default=False,
         description="Delete a bot's data at MeetStream (DELETE /bots/{id}/delete) once every "
         "file is archived, verified (size and sha256) and committed to the catalog.",
     )
+
+    @model_validator(mode="after")
+    def _transcript_options(self) -> Settings:
+        if self.transcript_provider is None and (self.transcript_model or self.transcript_language):
+            raise ValueError(
+                "MEETSTREAM_TRANSCRIPT_MODEL / _LANGUAGE need MEETSTREAM_TRANSCRIPT_PROVIDER"
+            )
+        if self.transcript_model and self.transcript_provider not in PROVIDERS_WITH_MODEL:
+            raise ValueError(
+                f"the {self.transcript_provider} transcript provider documents no model: "
+                "unset MEETSTREAM_TRANSCRIPT_MODEL"
+            )
+        return self
 
     def require_api_key(self) -> str:
         """Return the API key, or raise MissingApiKeyError saying what to set."""

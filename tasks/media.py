@@ -21,10 +21,21 @@ from tasks.progress import ArchiveProgress, progress
 
 @task(name="archive-media", cache_policy=NO_CACHE)
 async def archive_media(
-    job: CaptureJob, clients: Clients, bot_id: str, state: BotState
+    job: CaptureJob,
+    clients: Clients,
+    bot_id: str,
+    state: BotState,
+    transcript_id: str | None = None,
 ) -> Archived:
-    """Collect both manifests and copy every file; returns them without URLs."""
-    archived = await capture.collect(clients, job, bot_id, state, ArchiveProgress(bot_id))
+    """Collect both manifests (and the transcript) and copy every file; returns them
+    without URLs."""
+    archived = await capture.collect(
+        clients, job, bot_id, state, ArchiveProgress(bot_id), transcript_id=transcript_id
+    )
+    if archived.manifests.transcript_status not in (None, "available", "empty"):
+        get_run_logger().warning(
+            "Bot %s: transcript %s", bot_id, archived.manifests.transcript_status
+        )
     for line in archived.missing:
         get_run_logger().warning("Bot %s: not archived: %s", bot_id, line)
     return archived

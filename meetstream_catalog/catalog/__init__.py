@@ -1,6 +1,6 @@
 """The catalog: Delta Lake tables of every meeting's bots, media, participants, speech,
-webhook events and create intents, under one root (a local path or `s3://`). Re-exports
-only; each name lives in the module named beside it.
+utterances and words, webhook events and create intents, under one root (a local path or
+`s3://`). Re-exports only; each name lives in the module named beside it.
 """
 
 from meetstream_catalog.catalog.arrow_tables import (
@@ -8,6 +8,8 @@ from meetstream_catalog.catalog.arrow_tables import (
     media_table,
     participants_table,
     speech_table,
+    utterances_table,
+    words_table,
 )
 from meetstream_catalog.catalog.commit_retry import (
     COMMIT_BUDGET_SECONDS,
@@ -31,7 +33,8 @@ from meetstream_catalog.catalog.records import BotRecord, bot_record
 from meetstream_catalog.catalog.replace import sql_literal
 from meetstream_catalog.catalog.schema import PARTITION, SCHEMA_VERSION, TABLE_SCHEMAS, TABLES
 from meetstream_catalog.catalog.speech import SpeechRow
-from meetstream_catalog.catalog.write import write_bot, write_bot_row
+from meetstream_catalog.catalog.utterances import UtteranceRow, WordRow
+from meetstream_catalog.catalog.write import write_bot, write_bot_row, write_transcript
 
 __all__ = [
     "COMMIT_BUDGET_SECONDS",
@@ -48,6 +51,8 @@ __all__ = [
     "Filters",
     "ParticipantRow",
     "SpeechRow",
+    "UtteranceRow",
+    "WordRow",
     "bot_record",
     "bots_table",
     "dataset",
@@ -61,6 +66,9 @@ __all__ = [
     "retry_conflicts",
     "speech_table",
     "sql_literal",
+    "utterances_table",
+    "words_table",
     "write_bot",
     "write_bot_row",
+    "write_transcript",
 ]

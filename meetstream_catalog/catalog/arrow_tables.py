@@ -1,6 +1,7 @@
 """Catalog rows as Arrow tables of the declared schemas, and what may never be written.
 
-Responsibility: `bots_table`, `media_table`, `participants_table` and `speech_table` turn
+Responsibility: `bots_table`, `media_table`, `participants_table`, `speech_table`,
+`utterances_table` and `words_table` turn
 records into Arrow tables with exactly the columns and types of `TABLE_SCHEMAS`, and check
 every string value before the writer touches storage.
 
@@ -26,6 +27,7 @@ from meetstream_catalog.catalog.names import normalize_name
 from meetstream_catalog.catalog.records import BotRecord
 from meetstream_catalog.catalog.schema import PARTITION, SCHEMA_VERSION, TABLE_SCHEMAS
 from meetstream_catalog.catalog.speech import SpeechRow
+from meetstream_catalog.catalog.utterances import UtteranceRow, WordRow
 
 __all__ = [
     "bots_table",
@@ -33,6 +35,8 @@ __all__ = [
     "participants_table",
     "refuse_presigned_urls",
     "speech_table",
+    "utterances_table",
+    "words_table",
 ]
 
 
@@ -68,6 +72,16 @@ def participants_table(rows: Sequence[ParticipantRow], day: date) -> pa.Table:
 def speech_table(rows: Sequence[SpeechRow], day: date) -> pa.Table:
     """The `speech` rows of `rows` on `day`. Raises ValueError for a presigned URL."""
     return _table("speech", [{**r.model_dump(), PARTITION: day} for r in rows])
+
+
+def utterances_table(rows: Sequence[UtteranceRow], day: date) -> pa.Table:
+    """The `utterances` rows of `rows` on `day`. Raises ValueError for a presigned URL."""
+    return _table("utterances", [{**r.model_dump(), PARTITION: day} for r in rows])
+
+
+def words_table(rows: Sequence[WordRow], day: date) -> pa.Table:
+    """The `words` rows of `rows` on `day`. Raises ValueError for a presigned URL."""
+    return _table("words", [{**r.model_dump(), PARTITION: day} for r in rows])
 
 
 def _table(name: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:

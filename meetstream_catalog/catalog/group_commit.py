@@ -34,7 +34,7 @@ from meetstream_catalog.roots import Root
 __all__ = ["WRITE_ORDER", "commit_bot"]
 
 # bots last: its row vouches for the others
-WRITE_ORDER = ("media", "participants", "speech", "bots")
+WRITE_ORDER = ("media", "participants", "speech", "utterances", "words", "bots")
 
 
 @dataclass

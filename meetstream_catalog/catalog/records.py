@@ -24,6 +24,7 @@ from meetstream_catalog.catalog.names import normalize_platform
 from meetstream_catalog.catalog.schema import Outcome
 from meetstream_catalog.meetstream.models import AudioManifest, VideoManifest
 from meetstream_catalog.meetstream.timeline import SpeakerTimelineState
+from meetstream_catalog.meetstream.transcripts import TranscriptState
 from meetstream_catalog.redaction import redact_link
 
 __all__ = ["BotRecord", "bot_record"]
@@ -68,6 +69,10 @@ class BotRecord(BaseModel):
     deleted_at: datetime | None = None
     deleted_objects: int | None = None
     missing_files: list[str] | None = None  # each file not archived, and why; once each
+    transcript: TranscriptState | None = None  # null: not fetched (in progress, failed row)
+    transcript_id: str | None = None
+    transcript_provider: str | None = None
+    utterances: int | None = None
 
     @field_validator("meeting_link_redacted")
     @classmethod
@@ -105,11 +110,13 @@ def bot_record(
     speaker_timeline: str | None = None,
     speech_turns: int | None = None,
     missing_files: Sequence[str] | None = None,
+    transcript: Mapping[str, Any] | None = None,
 ) -> BotRecord:
     """The `bots` row of one capture, with counts and flags from `summarize_bot`.
 
     `meeting_date` is the UTC date of `join_at`, else `created_at`, else `left_at`, else
-    today. Raises ValueError if a media or participant row belongs to another bot, or
+    today. `transcript` holds the `transcript*` and `utterances` columns.
+    Raises ValueError if a media or participant row belongs to another bot, or
     (pydantic) for an unknown `outcome`.
     """
     if any(m.bot_id != bot_id for m in media) or any(p.bot_id != bot_id for p in participants):
@@ -136,6 +143,7 @@ def bot_record(
         "speaker_timeline": speaker_timeline,
         "speech_turns": speech_turns,
         "missing_files": list(missing_files) if missing_files else None,
+        **(transcript or {}),
         **summarize_bot(audio, video, media).model_dump(),
     }
     return BotRecord.model_validate(fields)

@@ -2,7 +2,8 @@
 
 Responsibility: one explicit, versioned schema per table (`TABLE_SCHEMAS`), the list of
 tables (`TABLES`: every table, which maintenance, `tables` and the query views go through;
-`CAPTURE_TABLES`: the ones a capture writes, one bot's rows each), each table's partition
+`CAPTURE_TABLES`: the ones a capture writes, one bot's rows each; `TRANSCRIPT_TABLES`: a
+bot's transcript), each table's partition
 column, the values of `bots.outcome`, and the rule a schema change must follow.
 
 Traps guarded against: schema drift by inference (a column that is all-null in one bot's
@@ -26,6 +27,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "TABLES",
     "TABLE_SCHEMAS",
+    "TRANSCRIPT_TABLES",
     "Outcome",
     "assert_compatible",
 ]
@@ -36,12 +38,15 @@ BOT_EVENTS = "bot_events"
 INTENTS = "intents"
 # What one capture writes (`write_bot`): one bot's rows each, partitioned by meeting_date.
 CAPTURE_TABLES = ("bots", "media", "participants", "speech")
+# A bot's transcript (issue 20): written with its capture when it has a transcript state,
+# or later by `transcribe`; one bot's rows each, partitioned by meeting_date too.
+TRANSCRIPT_TABLES = ("utterances", "words")
 # Every table of the catalog: the append-only `bot_events` (webhooks) and `intents`
 # (written before each create call) too.
-TABLES = (*CAPTURE_TABLES, BOT_EVENTS, INTENTS)
+TABLES = (*CAPTURE_TABLES, *TRANSCRIPT_TABLES, BOT_EVENTS, INTENTS)
 # A webhook has no meeting date, only its own time; an intent, the day it was written.
 PARTITIONS = {
-    **dict.fromkeys(CAPTURE_TABLES, PARTITION),
+    **dict.fromkeys((*CAPTURE_TABLES, *TRANSCRIPT_TABLES), PARTITION),
     BOT_EVENTS: "event_date",
     INTENTS: "intent_date",
 }
@@ -109,6 +114,11 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
             _f("deleted_objects", pa.int64()),
             # Issue 18: each file not archived, once ("audio of 'Sam' (segment 0): 403").
             _f("missing_files", _STRINGS),
+            # Issue 20: the transcript (state, run id, provider) and its utterance count.
+            _f("transcript", pa.string()),
+            _f("transcript_id", pa.string()),
+            _f("transcript_provider", pa.string()),
+            _f("utterances", pa.int64()),
         ],
     ),
     "media": pa.schema(
@@ -177,6 +187,43 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
             _f("duration_seconds", pa.float64()),
             _f("started_at", _TS),
             _f("chunks", pa.int64()),
+        ],
+    ),
+    # Issue 20: the transcript, one row per utterance, attributed to a participant.
+    "utterances": pa.schema(
+        [
+            _f("bot_id", pa.string(), nullable=False),
+            _f(PARTITION, pa.date32(), nullable=False),
+            _f("utterance_index", pa.int64(), nullable=False),
+            _f("participant_key", pa.string()),
+            _f("participant_name", pa.string()),
+            _f("device_id", pa.string()),
+            _f("audio_stream_id", pa.string()),
+            _f("start_seconds", pa.float64()),
+            _f("end_seconds", pa.float64()),
+            _f("text", pa.string()),
+            _f("confidence", pa.float64()),
+            _f("words", pa.int64()),
+            _f("provider", pa.string()),
+            _f("transcript_id", pa.string()),
+            _f("attribution", pa.string(), nullable=False),
+            _f("cover", pa.float64()),
+            _f("provider_speaker", pa.string()),
+            _f("speaker_disagrees", pa.bool_()),
+        ],
+    ),
+    "words": pa.schema(
+        [
+            _f("bot_id", pa.string(), nullable=False),
+            _f(PARTITION, pa.date32(), nullable=False),
+            _f("utterance_index", pa.int64(), nullable=False),
+            _f("word_index", pa.int64(), nullable=False),
+            _f("word", pa.string()),
+            _f("start_seconds", pa.float64()),
+            _f("end_seconds", pa.float64()),
+            _f("confidence", pa.float64()),
+            _f("participant_key", pa.string()),
+            _f("device_id", pa.string()),
         ],
     ),
     # Appended by the webhook receiver (`meetstream_catalog.catalog.events`), never rewritten.

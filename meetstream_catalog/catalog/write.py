@@ -1,7 +1,8 @@
 """Writing one bot into the catalog: replace every row of the bot, one commit per table.
 
-Responsibility: `write_bot` (the `bots`, `media`, `participants` and optionally `speech`
-rows of one capture) and `write_bot_row` (the `bots` row alone), on a local path or
+Responsibility: `write_bot` (the `bots`, `media`, `participants` and optionally `speech`,
+`utterances` and `words` rows of one capture), `write_transcript` (a later transcript) and
+`write_bot_row` (the `bots` row alone), on a local path or
 `s3://`. The rows are built and checked here, then committed by this process's group
 commit (`group_commit`), `bots` last. Plain Python, blocking: async code calls them in a
 thread.
@@ -24,14 +25,17 @@ from meetstream_catalog.catalog.arrow_tables import (
     media_table,
     participants_table,
     speech_table,
+    utterances_table,
+    words_table,
 )
 from meetstream_catalog.catalog.group_commit import commit_bot
 from meetstream_catalog.catalog.join import ParticipantRow
 from meetstream_catalog.catalog.records import BotRecord
 from meetstream_catalog.catalog.speech import SpeechRow
+from meetstream_catalog.catalog.utterances import UtteranceRow, WordRow
 from meetstream_catalog.roots import Root
 
-__all__ = ["write_bot", "write_bot_row"]
+__all__ = ["write_bot", "write_bot_row", "write_transcript"]
 
 
 def write_bot(
@@ -41,12 +45,14 @@ def write_bot(
     media: Sequence[ArchivedMedia],
     participants: Sequence[ParticipantRow],
     speech: Sequence[SpeechRow] | None = None,
+    transcript: tuple[Sequence[UtteranceRow], Sequence[WordRow]] | None = None,
 ) -> None:
     """Replace every catalog row of `bot.bot_id` with these rows: one commit per table,
     shared with the other bots this process is committing at the same time.
 
     `speech=None` leaves the bot's `speech` rows as they are (an in-progress or failure row
-    knows nothing about speech; skipping the table saves a commit on the hot path).
+    knows nothing about speech; skipping the table saves a commit on the hot path);
+    `transcript=None` likewise leaves its `utterances` and `words` rows.
 
     Blocking (call it from a thread in async code). Raises ValueError for rows of another
     bot or a value that looks like a presigned URL (nothing is written then), and
@@ -55,8 +61,11 @@ def write_bot(
     stray = sum(m.bot_id != bot.bot_id for m in media)
     stray += sum(p.bot_id != bot.bot_id for p in participants)
     stray += sum(t.bot_id != bot.bot_id for t in speech or ())
+    utterances, words = transcript if transcript is not None else ((), ())
+    stray += sum(u.bot_id != bot.bot_id for u in utterances)
+    stray += sum(w.bot_id != bot.bot_id for w in words)
     if stray:
-        raise ValueError(f"{stray} media/participant/speech rows belong to another bot")
+        raise ValueError(f"{stray} media/participant/speech/transcript rows belong to another bot")
     # Build (and guard) every table before touching storage.
     tables = {
         "bots": bots_table(bot),
@@ -65,6 +74,29 @@ def write_bot(
     }
     if speech is not None:
         tables["speech"] = speech_table(speech, bot.meeting_date)
+    if transcript is not None:
+        tables["utterances"] = utterances_table(utterances, bot.meeting_date)
+        tables["words"] = words_table(words, bot.meeting_date)
+    commit_bot(Root.at(root), bot.bot_id, tables)
+
+
+def write_transcript(
+    root: Root | str,
+    bot: BotRecord,
+    utterances: Sequence[UtteranceRow],
+    words: Sequence[WordRow],
+) -> None:
+    """Replace the bot's `utterances` and `words` rows and then its `bots` row (a
+    transcript asked for after the capture). Raises like `write_bot`."""
+    if any(u.bot_id != bot.bot_id for u in utterances) or any(
+        w.bot_id != bot.bot_id for w in words
+    ):
+        raise ValueError("transcript rows of another bot")
+    tables = {
+        "utterances": utterances_table(utterances, bot.meeting_date),
+        "words": words_table(words, bot.meeting_date),
+        "bots": bots_table(bot),
+    }
     commit_bot(Root.at(root), bot.bot_id, tables)
 
 

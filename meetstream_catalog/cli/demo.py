@@ -15,13 +15,15 @@ from pathlib import Path
 import pandas as pd
 
 from meetstream_catalog import simulator
-from meetstream_catalog.catalog.schema import CAPTURE_TABLES as TABLES
+from meetstream_catalog.catalog.schema import CAPTURE_TABLES, TRANSCRIPT_TABLES
 from meetstream_catalog.request import MeetingRequest
 from meetstream_catalog.simulator.scenario import load_scenario
 from meetstream_catalog.simulator.server import serve_in_thread
 from meetstream_catalog.simulator.state import DEMO_API_KEY, SimulatorConfig
 
 DEMO_SCENARIO = Path(simulator.__file__).parent / "scenarios" / "demo.yaml"
+TABLES = (*CAPTURE_TABLES, *TRANSCRIPT_TABLES)
+METHODS = ("track", "timeline", "provider", "none")
 DEMO_SPEED = 600.0  # meeting seconds per real second: a 15-minute meeting plays in ~1.5 s
 
 
@@ -61,6 +63,10 @@ def run_demo(data_dir: str = "data") -> int:
                 "MEETSTREAM_POLL_MAX_INTERVAL_SECONDS": "1",
                 "MEETSTREAM_MEDIA_ROOT": str(data / "media"),
                 "MEETSTREAM_CATALOG_ROOT": str(data / "catalog"),
+                # Every demo meeting is transcribed (the simulator's deterministic text).
+                "MEETSTREAM_TRANSCRIPT_PROVIDER": "deepgram",
+                "MEETSTREAM_TRANSCRIPT_MODEL": "nova-3",
+                "MEETSTREAM_TRANSCRIPT_LANGUAGE": "en",
             }
         )
         results = asyncio.run(capture_meetings(demo_requests(list(scenario.meetings))))
@@ -90,6 +96,7 @@ def print_summary(catalog_root: str) -> None:
             .sort_values(["platform", "participant_name"])
             .to_string(index=False)
         )
+    print_attribution(catalog_root, bots)
     tables = ", ".join(TABLES)
     print(f"\nCatalog: {catalog_root}  (Delta tables {tables}, partitioned by meeting_date)")
     print("Query it with DuckDB, pandas or Polars (see docs/catalog.md), for example:")
@@ -100,3 +107,25 @@ def print_summary(catalog_root: str) -> None:
     )
     example = "select match, count(*) from participants group by 1"
     print(f'  .venv/bin/meetstream-catalog query "{example}"{root}')
+
+
+def print_attribution(catalog_root: str, bots: pd.DataFrame) -> None:
+    """Utterances per platform and attribution method, and the provider labels that
+    disagreed with the turns."""
+    from meetstream_catalog.catalog import read_table
+
+    said = read_table("utterances", catalog_root, columns=["bot_id", "attribution"])
+    disagree = read_table("utterances", catalog_root, columns=["bot_id", "speaker_disagrees"])
+    if said.empty:
+        return
+    said = said.merge(bots[["bot_id", "platform"]], on="bot_id")
+    counts = said.pivot_table(
+        index="platform", columns="attribution", values="bot_id", aggfunc="count", fill_value=0
+    ).reindex(columns=list(METHODS), fill_value=0)
+    disagree = disagree.merge(bots[["bot_id", "platform"]], on="bot_id")
+    counts["label_disagrees"] = (
+        disagree.groupby("platform")["speaker_disagrees"].sum().reindex(counts.index).fillna(0)
+    ).astype(int)
+    counts.loc["all"] = counts.sum()
+    print("\nUtterances by attribution (who said it, decided by: track, timeline, provider label)")
+    print(counts.rename_axis(columns=None).to_string())

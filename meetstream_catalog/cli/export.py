@@ -15,12 +15,16 @@ def add_parser(sub: Any, catalog_root_argument: Any) -> None:
     """Register the `export` subcommand."""
     export = sub.add_parser(
         "export",
-        help="Export per-speaker audio and speech turns: lhotse, audiofolder or rttm.",
-        description="lhotse: recordings.jsonl.gz + supervisions.jsonl.gz; audiofolder: "
-        "Hugging Face AudioFolder (metadata.jsonl + files); rttm: one RTTM file per meeting. "
-        "Streams one meeting at a time. Needs the 'query' extra (DuckDB).",
+        help="Export per-speaker audio, speech turns and transcripts: lhotse, audiofolder, "
+        "rttm, nemo or ctm.",
+        description="lhotse: recordings.jsonl.gz + supervisions.jsonl.gz (with the "
+        "transcript's text); audiofolder: Hugging Face AudioFolder (metadata.jsonl + files); "
+        "rttm: one RTTM file per meeting; nemo: a NeMo ASR manifest.jsonl, one line per "
+        "utterance on its speaker's own track; ctm: one NIST CTM file of timed words per "
+        "meeting. Streams one meeting at a time. Needs the "
+        "'query' extra (DuckDB).",
     )
-    export.add_argument("format", choices=("lhotse", "audiofolder", "rttm"))
+    export.add_argument("format", choices=("lhotse", "audiofolder", "rttm", "nemo", "ctm"))
     export.add_argument("out", help="Output directory (created).")
     export.add_argument(
         "--where", default=None, metavar="SQL", help="Condition on the bots table, e.g. "
@@ -59,7 +63,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(
         f"{summary.format}: {summary.meetings} meetings, {summary.recordings} recordings, "
-        f"{summary.supervisions} turns, {summary.files} files ({summary.bytes / 1e6:.1f} MB) "
+        f"{summary.supervisions} {_units(summary.format)}, "
+        f"{summary.files} files ({summary.bytes / 1e6:.1f} MB) "
         f"-> {args.out}"
     )
     return 0
+
+
+def _units(fmt: str) -> str:
+    return {"nemo": "utterances", "ctm": "words"}.get(fmt, "turns")

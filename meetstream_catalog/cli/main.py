@@ -1,6 +1,7 @@
 """`meetstream-catalog`: the command line, its parser and dispatch.
 
-Each subcommand lives in its own module (`capture_commands`, `catalog_commands`, `export`,
+Each subcommand lives in its own module (`capture_commands`, `transcribe_command`,
+`catalog_commands`, `export`,
 the simulator's and the webhook receiver's `server`) and imports what it needs lazily, so
 `meetstream-catalog simulator` starts without paying for Prefect's import.
 """
@@ -25,7 +26,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from meetstream_catalog.cli import capture_commands, catalog_commands, export
+    from meetstream_catalog.cli import (
+        capture_commands,
+        catalog_commands,
+        export,
+        transcribe_command,
+    )
     from meetstream_catalog.cli.options import catalog_root_argument
     from meetstream_catalog.simulator import server
     from meetstream_catalog.webhooks import server as webhooks
@@ -57,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     capture_commands.add_parsers(sub)
+    transcribe_command.add_parser(sub)
 
     example = sub.add_parser(
         "example-meetings",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import fsspec
@@ -33,13 +33,16 @@ if TYPE_CHECKING:
 
 @dataclass
 class Meeting:
-    """One meeting's exported rows: its audio `media` (no video) and speech `turns`."""
+    """One meeting's exported rows: its audio `media` (no video), speech `turns` and
+    transcript `utterances` (empty without a transcript)."""
 
     bot_id: str
     platform: str | None
     meeting_date: str
     media: list[dict[str, Any]]
     turns: list[dict[str, Any]]
+    utterances: list[dict[str, Any]] = field(default_factory=list)
+    words: list[dict[str, Any]] = field(default_factory=list)
 
 
 def require_duckdb() -> Any:
@@ -83,12 +86,23 @@ def meetings(root: Root | str, where: str | None = None) -> Iterator[Meeting]:
             connect(root),
             f"select * from speech where bot_id in {chosen} order by bot_id, turn_index",  # noqa: S608
         )
+        said = _Grouped(
+            connect(root),
+            f"select * from utterances where bot_id in {chosen} "  # noqa: S608
+            "order by bot_id, utterance_index",
+        )
+        timed = _Grouped(
+            connect(root),
+            f"select * from words where bot_id in {chosen} "  # noqa: S608
+            "order by bot_id, start_seconds, utterance_index, word_index",
+        )
     except db.Error as exc:
         raise QueryError(str(exc).splitlines()[0]) from exc
     for bot_id, platform, day in bots:
         files, turns = media.take(bot_id), speech.take(bot_id)
+        utterances, words = said.take(bot_id), timed.take(bot_id)
         if any(m["kind"] in ("audio", "mixed_audio") for m in files):
-            yield Meeting(str(bot_id), platform, str(day), files, turns)
+            yield Meeting(str(bot_id), platform, str(day), files, turns, utterances, words)
 
 
 class _Grouped:
@@ -125,7 +139,8 @@ def safe_name(text: str) -> str:
 
 
 def speaker_labels(turns: list[dict[str, Any]]) -> dict[tuple[str | None, str | None], str]:
-    """`{(device_id, name): label}`: the name, plus the device when two devices share it."""
+    """`{(device_id, name): label}`: the name, plus the device when two devices share it.
+    Works on `utterances` rows too (they carry `device_id` and `participant_name`)."""
     devices: dict[str, set[str | None]] = {}
     for t in turns:
         devices.setdefault(t["participant_name"] or "", set()).add(t["device_id"])

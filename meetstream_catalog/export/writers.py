@@ -1,4 +1,4 @@
-"""The three export formats, written one meeting at a time (see `meetstream_catalog.export`).
+"""The export formats, written one meeting at a time (see `meetstream_catalog.export`).
 
 The trap guarded against: an export without DuckDB (the `query` extra) that creates the
 output directory and empty manifests before it fails: DuckDB is required before anything is
@@ -24,8 +24,8 @@ from meetstream_catalog.export.meetings import (
 )
 from meetstream_catalog.roots import Root
 
-Format = Literal["lhotse", "audiofolder", "rttm"]
-FORMATS: tuple[Format, ...] = ("lhotse", "audiofolder", "rttm")
+Format = Literal["lhotse", "audiofolder", "rttm", "nemo", "ctm"]
+FORMATS: tuple[Format, ...] = ("lhotse", "audiofolder", "rttm", "nemo", "ctm")
 
 
 @dataclass
@@ -76,11 +76,53 @@ def _lhotse(m: Meeting, out: tuple[GzipJsonl, GzipJsonl], s: ExportSummary, opts
         on = by_stream.get(t["audio_stream_id"]) or mixed
         if on is None:
             continue
-        supervisions.write(
-            {"id": f"{m.bot_id}_turn{t['turn_index']:05d}", "recording_id": on,
-             "start": t["start_seconds"], "duration": t["duration_seconds"], "channel": 0,
-             "speaker": labels[(t["device_id"], t["participant_name"])]}
-        )  # fmt: skip
+        supervision = {
+            "id": f"{m.bot_id}_turn{t['turn_index']:05d}", "recording_id": on,
+            "start": t["start_seconds"], "duration": t["duration_seconds"], "channel": 0,
+            "speaker": labels[(t["device_id"], t["participant_name"])],
+        }  # fmt: skip
+        if text := _said_in(t, m.utterances):
+            supervision["text"] = text
+        supervisions.write(supervision)
+        s.supervisions += 1
+
+
+def _said_in(turn: Mapping[str, Any], utterances: list[dict[str, Any]]) -> str:
+    """The text of the turn's speaker's utterances whose midpoint falls in the turn."""
+    same = (turn["device_id"], turn["participant_key"])
+    texts = [
+        u["text"]
+        for u in utterances
+        if (u["device_id"], u["participant_key"]) == same
+        and u["start_seconds"] is not None
+        and u["end_seconds"] is not None
+        and turn["start_seconds"]
+        <= (u["start_seconds"] + u["end_seconds"]) / 2
+        < turn["end_seconds"]
+    ]
+    return " ".join(t for t in texts if t)
+
+
+def _nemo(m: Meeting, manifest: Any, s: ExportSummary) -> None:
+    """One NeMo ASR manifest line per timed utterance, on its speaker's own file (else the
+    mixed recording): `audio_filepath`, `offset`, `duration`, `text`, `speaker`."""
+    tracks = {f["stream_id"]: f for f in m.media if f["kind"] == "audio"}
+    mixed = next((f for f in m.media if f["kind"] == "mixed_audio"), None)
+    labels = speaker_labels([u for u in m.utterances if u["participant_name"]])
+    for u in m.utterances:
+        start, end = u["start_seconds"], u["end_seconds"]
+        audio = tracks.get(u["audio_stream_id"]) or mixed
+        if audio is None or start is None or end is None or end <= start or not u["text"]:
+            continue
+        uri = audio["storage_uri"]
+        speaker = labels.get((u["device_id"], u["participant_name"]))
+        row = {
+            "audio_filepath": uri.removeprefix("file://"), "offset": round(start, 3),
+            "duration": round(end - start, 3), "text": u["text"], "speaker": speaker,
+            "meeting": m.bot_id, "utterance_index": u["utterance_index"],
+            "own_track": audio["kind"] == "audio", "attribution": u["attribution"],
+        }  # fmt: skip
+        manifest.write(json.dumps(row, ensure_ascii=False) + "\n")
         s.supervisions += 1
 
 
@@ -119,6 +161,28 @@ def _rttm(m: Meeting, out: Path, s: ExportSummary) -> None:
     s.supervisions += len(lines)
 
 
+def _ctm(m: Meeting, out: Path, s: ExportSummary) -> None:
+    """One NIST CTM file per meeting with a transcript: `<bot> 1 <start> <dur> <word>
+    <confidence>` per timed word, in time order (the same file id as the RTTM)."""
+    lines = [
+        f"{m.bot_id} 1 {w['start_seconds']:.3f} "
+        f"{max(w['end_seconds'] - w['start_seconds'], 0.0):.3f} {_token(w['word'])}"
+        + (f" {w['confidence']:.3f}" if w["confidence"] is not None else "")
+        + "\n"
+        for w in m.words
+        if w["word"] and _token(w["word"])
+    ]
+    if lines:
+        (out / f"{m.bot_id}.ctm").write_text("".join(lines), encoding="utf-8")
+        s.files += 1
+        s.supervisions += len(lines)
+
+
+def _token(word: str) -> str:
+    """A CTM token: no whitespace inside (fields are space-separated)."""
+    return "_".join(word.split())
+
+
 def export(
     fmt: Format,
     out: str,
@@ -145,7 +209,9 @@ def export(
     summary = ExportSummary(fmt)
     lhotse = None
     meta = None
-    if fmt == "lhotse":
+    if fmt == "nemo":
+        meta = (target / "manifest.jsonl").open("w", encoding="utf-8")
+    elif fmt == "lhotse":
         lhotse = (
             GzipJsonl(str(target / "recordings.jsonl.gz"), {}),
             GzipJsonl(str(target / "supervisions.jsonl.gz"), {}),
@@ -157,6 +223,10 @@ def export(
             summary.meetings += 1
             if lhotse is not None:
                 _lhotse(m, lhotse, summary, opts)
+            elif fmt == "nemo":
+                _nemo(m, meta, summary)
+            elif fmt == "ctm":
+                _ctm(m, target, summary)
             elif meta is not None:
                 _audiofolder(m, target, meta, summary, opts, link)
             else:

@@ -110,12 +110,25 @@ class BotDetail(Liberal):
 
     meeting_link: str | None = Field(default=None, alias="MeetingLink")
     bot_name: str | None = Field(default=None, alias="BotName")
+    # Live-verified, not in the OpenAPI schema: the bot's latest transcript run (a
+    # /transcribe call replaces it); null without a post-call provider.
+    transcript_id: str | None = None
+    # The provider asked for at creation, read from `RequestPayload` (the echoed create
+    # body); the payload itself is dropped: it holds the link's passcode and callback token.
+    transcript_provider: str | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _unwrap(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("bot_details"), dict):
-            return data["bot_details"]
+            data = data["bot_details"]
+        if isinstance(data, dict) and "transcript_provider" not in data:
+            payload = data.get("RequestPayload")
+            recording = payload.get("recording_config") if isinstance(payload, dict) else None
+            transcript = recording.get("transcript") if isinstance(recording, dict) else None
+            provider = transcript.get("provider") if isinstance(transcript, dict) else None
+            if isinstance(provider, dict) and len(provider) == 1:
+                data = {**data, "transcript_provider": next(iter(provider))}
         return data
 
     def exit_state(self) -> BotState:

@@ -38,6 +38,13 @@ from meetstream_catalog.meetstream.models import (
 )
 from meetstream_catalog.meetstream.polling import Sleep, Waits
 from meetstream_catalog.meetstream.timeline import SpeakerTimeline
+from meetstream_catalog.meetstream.transcripts import (
+    Transcribed,
+    Transcript,
+    TranscriptRun,
+    TranscriptRuns,
+    provider_config,
+)
 from meetstream_catalog.meetstream.transport import API_BACKOFF, Transport, parse
 from meetstream_catalog.retry import Backoff
 from meetstream_catalog.settings import Settings
@@ -151,10 +158,9 @@ class MeetStreamClient(Waits):
             "deduplication_key": deduplication_key,
         }
         body.update({k: v for k, v in optional.items() if v is not None})
-        retention = self._settings.retention_hours
-        if retention is not None and not (extra and "recording_config" in extra):
-            # Documented defaults disagree (kept forever / 24 h / 720 h): always send it.
-            body["recording_config"] = {"retention": {"type": "timed", "hours": retention}}
+        recording = self._recording_config()
+        if recording and not (extra and "recording_config" in extra):
+            body["recording_config"] = recording
         if extra and (clash := sorted(body.keys() & extra.keys())):
             raise ValueError(f"extra repeats arguments of create_bot: {', '.join(clash)}")
         body.update(extra or {})
@@ -170,6 +176,21 @@ class MeetStreamClient(Waits):
         )
         created = parse(BotCreated.model_validate, data, "create_bot")
         return created.model_copy(update={"replayed": status in (200, 507)})
+
+    def _recording_config(self) -> dict[str, object]:
+        """`recording_config` from the settings: retention and the transcript provider."""
+        settings, recording = self._settings, dict[str, object]()
+        if settings.retention_hours is not None:
+            # Documented defaults disagree (kept forever / 24 h / 720 h): always send it.
+            recording["retention"] = {"type": "timed", "hours": settings.retention_hours}
+        if settings.transcript_provider is not None:
+            provider = provider_config(
+                settings.transcript_provider,
+                model=settings.transcript_model,
+                language=settings.transcript_language,
+            )
+            recording["transcript"] = {"provider": provider}
+        return recording
 
     async def get_status(self, bot_id: str) -> BotStatus:
         """Current status; compare with `.state` (BotState, case-insensitive)."""
@@ -208,6 +229,38 @@ class MeetStreamClient(Waits):
     async def get_speaker_timeline(self, bot_id: str) -> SpeakerTimeline:
         """Who spoke when (byte offsets into 16-bit PCM). NotReadyError while processing."""
         return await self._get(bot_id, "get_speaker_timeline", SpeakerTimeline.model_validate)
+
+    async def get_transcript(self, transcript_id: str, *, raw: bool = False) -> Transcript:
+        """A transcript by its id (not the bot's): utterances in the neutral shape (`raw`
+        asks for the provider's own JSON, parsed too where known). NotReadyError while
+        processing (202); NotFoundError for an unknown id."""
+        suffix = "?raw=true" if raw else ""
+        path = f"/transcript/{_checked_bot_id(transcript_id)}/get_transcript{suffix}"
+        _, data = await self._transport.request_json("get_transcript", "GET", path, key=self._key())
+        return parse(Transcript.parse, data, "get_transcript")
+
+    async def list_transcriptions(self, bot_id: str) -> list[TranscriptRun]:
+        """Every transcription run of the bot (`Success`, `Processing`, `Failed`)."""
+        runs = await self._get(bot_id, "transcriptions", TranscriptRuns.model_validate)
+        return runs.transcriptions
+
+    async def transcribe(
+        self,
+        bot_id: str,
+        *,
+        provider: Mapping[str, object],
+        callback_url: str | None = None,
+    ) -> Transcribed:
+        """Start a new post-call transcription of the bot's stored audio; its id becomes the
+        bot's transcript id. Not retried: every accepted call is a new (paid) run."""
+        body: dict[str, object] = {"provider": dict(provider)}
+        if callback_url:
+            body["callback_url"] = callback_url
+        path = f"/bots/{_checked_bot_id(bot_id)}/transcribe"
+        _, data = await self._transport.request_json(
+            "transcribe", "POST", path, key=self._key(), json=body, retry=False
+        )
+        return parse(Transcribed.model_validate, data, "transcribe")
 
     async def delete_bot_data(self, bot_id: str) -> int | None:
         """Delete the bot's recordings and media at MeetStream (`DELETE /bots/{id}/delete`).

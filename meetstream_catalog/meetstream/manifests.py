@@ -36,6 +36,7 @@ from meetstream_catalog.meetstream.models import (
     VideoManifest,
 )
 from meetstream_catalog.meetstream.timeline import SpeakerTimeline, SpeakerTimelineState
+from meetstream_catalog.meetstream.transcripts import Transcript, TranscriptState
 
 _T = TypeVar("_T")
 
@@ -54,6 +55,9 @@ class Manifests(BaseModel):
     attendees: list[MeetingParticipant] = Field(default_factory=list)
     timeline: SpeakerTimeline | None = None  # holds no URL (see .timeline)
     timeline_status: SpeakerTimelineState | None = None
+    transcript: Transcript | None = None  # text and times only: no URL
+    transcript_id: str | None = None
+    transcript_status: TranscriptState | None = None
 
     def without_urls(self) -> Manifests:
         """A copy safe to return from a task, log or persist: every URL blanked."""
@@ -79,9 +83,10 @@ async def fetch_manifests(
     deadline_seconds: float,
     poll_interval: float,
     poll_max_interval: float,
+    transcript_id: str | None = None,
 ) -> Manifests:
     """Wait (bounded) for both per-participant manifests, then fetch the mixed media, the
-    attendee list and the timeline (each best effort)."""
+    attendee list, the timeline and the transcript `transcript_id` (each best effort)."""
     if state.produced_no_media:
         return Manifests()
     started = time.monotonic()
@@ -101,8 +106,16 @@ async def fetch_manifests(
     composite = await _optional(client.get_video(bot_id))
     attendees = await _attendees(client, bot_id)
     left = max(1.0, deadline_seconds - (time.monotonic() - started))
-    timeline, status = await _timeline(client, bot_id, left, (poll_interval, poll_max_interval))
+    every = (poll_interval, poll_max_interval)
+    timeline, status = await _timeline(client, bot_id, left, every)
+    left = max(1.0, deadline_seconds - (time.monotonic() - started))
+    transcript, transcript_status = await fetch_transcript(
+        client, bot_id, transcript_id, left, every
+    )
     return Manifests(
+        transcript=transcript,
+        transcript_id=transcript_id,
+        transcript_status=transcript_status,
         audio=audio,
         video=video,
         mixed=mixed,
@@ -111,6 +124,43 @@ async def fetch_manifests(
         timeline=timeline,
         timeline_status=status,
     )
+
+
+async def fetch_transcript(
+    client: MeetStreamClient,
+    bot_id: str,
+    transcript_id: str | None,
+    seconds: float,
+    every: tuple[float, float],
+) -> tuple[Transcript | None, TranscriptState]:
+    """The transcript, polled (202) within `seconds`. Missing, failed or unfinished is a
+    fact for the bots row (`transcript`), never a failed capture. A 404, or 202 up to the
+    deadline, costs one more call: `/transcriptions` tells a failed run from an unknown
+    or unfinished one."""
+    if transcript_id is None:
+        return None, "not_requested"
+    try:
+        transcript = await client.wait_for_transcript(
+            transcript_id, timeout=seconds, initial_interval=every[0], max_interval=every[1]
+        )
+    except (NotFoundError, WaitTimeoutError) as exc:
+        unknown = isinstance(exc, NotFoundError)
+        return None, await _run_state(client, bot_id, transcript_id, unknown)
+    except UnexpectedResponseError:
+        return None, "malformed"
+    return transcript, "available" if transcript.segments else "empty"
+
+
+async def _run_state(
+    client: MeetStreamClient, bot_id: str, transcript_id: str, unknown: bool
+) -> TranscriptState:
+    fallback: TranscriptState = "missing" if unknown else "not_ready"
+    try:
+        runs = await client.list_transcriptions(bot_id)
+    except (NotFoundError, NotReadyError, UnexpectedResponseError):
+        return fallback
+    run = next((r for r in runs if r.transcript_id == transcript_id), None)
+    return "failed" if run is not None and run.failed else fallback
 
 
 async def refetch(

@@ -24,6 +24,7 @@ from meetstream_catalog.meetstream.bot import BotStatus
 from meetstream_catalog.meetstream.errors import NotReadyError, WaitTimeoutError
 from meetstream_catalog.meetstream.models import AudioManifest, VideoManifest
 from meetstream_catalog.meetstream.timeline import SpeakerTimeline
+from meetstream_catalog.meetstream.transcripts import Transcript
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[object]]
@@ -100,6 +101,9 @@ class Waits(abc.ABC):
     @abc.abstractmethod
     async def get_speaker_timeline(self, bot_id: str) -> SpeakerTimeline: ...
 
+    @abc.abstractmethod
+    async def get_transcript(self, transcript_id: str, *, raw: bool = False) -> Transcript: ...
+
     async def wait_until_left(
         self,
         bot_id: str,
@@ -164,6 +168,20 @@ class Waits(abc.ABC):
         """Poll get_speaker_timeline while it answers "not ready"."""
         check = partial(self.get_speaker_timeline, bot_id)
         what = f"speaker timeline of bot {bot_id}"
+        return await self._wait(check, what, timeout, (initial_interval, max_interval))
+
+    async def wait_for_transcript(
+        self,
+        transcript_id: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - a poll deadline, see wait_until
+        initial_interval: float = 5.0,
+        max_interval: float = 75.0,
+    ) -> Transcript:
+        """Poll get_transcript while it answers "not ready" (202). Bounded on purpose: a
+        transcript that never finishes answers 202 for ever."""
+        check = partial(self.get_transcript, transcript_id)
+        what = f"transcript {transcript_id}"
         return await self._wait(check, what, timeout, (initial_interval, max_interval))
 
     async def _wait(

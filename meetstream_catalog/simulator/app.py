@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from meetstream_catalog.simulator import manifests
+from meetstream_catalog.simulator import manifests, transcripts
 from meetstream_catalog.simulator.admin import admin_routes, pump
 from meetstream_catalog.simulator.downloads import media
 from meetstream_catalog.simulator.faults import FaultRule
@@ -155,12 +155,42 @@ def _detail(request: Request, state: SimulatorState, bot: Any, _: Any) -> manife
             "BotName": bot.bot_name,
             "StatusTimeline": stages,
             "AudioStatus": "Success" if audio_done else "Pending",
-            "TranscriptStatus": "Success" if audio_done and bot.transcript_id else None,
-            "transcript_id": bot.transcript_id,
+            "TranscriptStatus": _transcript_status(state, bot),
+            "transcript_id": bot.latest_transcript_id,
             "RequestPayload": bot.request,
             "custom_attributes": bot.custom_attributes,
         }
     }
+
+
+def _transcript_status(state: SimulatorState, bot: Any) -> str | None:
+    tid = bot.latest_transcript_id
+    if tid is None:
+        return None
+    runs = transcripts.transcriptions(state, bot)[1]["transcriptions"]
+    return next((r["status"] for r in runs if r["transcript_id"] == tid), None)
+
+
+async def _get_transcript(
+    request: Request, state: SimulatorState, _: FaultRule | None
+) -> manifests.Answer:
+    raw = request.query_params.get("raw", "").casefold() in ("true", "1")
+    return transcripts.get_transcript(state, request.path_params["transcript_id"], raw)
+
+
+async def _transcribe(
+    request: Request, state: SimulatorState, _: FaultRule | None
+) -> manifests.Answer:
+    bot = state.get_bot(request.path_params["bot_id"])
+    try:
+        body = json.loads(await request.body() or b"null")
+    except ValueError:
+        body = None
+    return transcripts.transcribe(state, bot, body)
+
+
+def _transcriptions(request: Request, state: SimulatorState, bot: Any, _: Any) -> manifests.Answer:
+    return transcripts.transcriptions(state, bot)
 
 
 def _remove(request: Request, state: SimulatorState, bot: Any, _: Any) -> manifests.Answer:
@@ -224,6 +254,12 @@ def _api_routes() -> list[BaseRoute]:
         Route(f"{bot}/detail", api("detail", _bot_handler(_detail))),
         Route(f"{bot}/remove_bot", api("remove_bot", _bot_handler(_remove))),
         Route(f"{bot}/delete", api("delete", _bot_handler(_delete)), methods=["DELETE"]),
+        Route(f"{bot}/transcriptions", api("transcriptions", _bot_handler(_transcriptions))),
+        Route(f"{bot}/transcribe", api("transcribe", _transcribe), methods=["POST"]),
+        Route(
+            "/transcript/{transcript_id}/get_transcript",
+            api("get_transcript", _get_transcript),
+        ),
     ]
     routes += [Route(f"{bot}/{path}", api(path, _media_handler(kind))) for path, kind in views]
     return routes

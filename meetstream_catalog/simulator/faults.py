@@ -31,6 +31,9 @@ ENDPOINTS = (
     "get_recording_streams",
     "get_participants",
     "get_speaker_timeline",
+    "get_transcript",
+    "transcriptions",
+    "transcribe",
     "media",
     "*",
 )

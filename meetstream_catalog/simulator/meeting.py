@@ -61,6 +61,13 @@ class Event:
     bot_event: str | None = None
     status_code: int = 200
     extra: dict[str, object] = field(default_factory=dict)
+    run: str | None = None  # the transcript id of a /transcribe run's event
+    url: str | None = None  # where that run's event goes (its request's callback_url)
+
+    @property
+    def key(self) -> str:
+        """Sent once per key: a bot may finish several transcription runs."""
+        return f"{self.event}:{self.run}" if self.run else self.event
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,7 @@ class Timeline:
     stopped_at: float
     audio_ready: float | None
     video_ready: float | None
+    transcript_ready: float | None = None  # the creation-time run ends (processed or failed)
 
     def status_at(self, t: float) -> str:
         current = self.transitions[0][1]
@@ -142,7 +150,7 @@ def build_timeline(
     status, bot_event, message, code = final
     trans.append((stop, status))
     ev.append(Event(stop, "bot.stopped", status, message, bot_event, code))
-    audio_ready = video_ready = None
+    audio_ready = video_ready = transcript_ready = None
     done = stop + 2.0
     if rec_len > 0:
         audio_ready, video_ready = stop + script.audio_delay, stop + script.video_delay
@@ -164,17 +172,9 @@ def build_timeline(
                 extra={"audio_status": "Success"},
             )
         )
-        if has_transcript:
-            at = audio_ready + min(5.0, (video_ready - audio_ready) / 2)
-            ev.append(
-                Event(
-                    at,
-                    "transcription.processed",
-                    status,
-                    "Transcript ready",
-                    extra={"transcript_status": "Success"},
-                )
-            )
+        if has_transcript and script.transcript.outcome != "stuck":
+            transcript_ready = audio_ready + min(5.0, (video_ready - audio_ready) / 2)
+            ev.append(transcription_event(transcript_ready, status, script.transcript.outcome))
         ev.append(
             Event(
                 video_ready,
@@ -187,7 +187,44 @@ def build_timeline(
         done = video_ready + 2.0
     trans.append((done, "Done"))
     ev.append(Event(done, "bot.done", "Done", "Processing complete", "bot.done", code))
-    return Timeline(tuple(trans), tuple(ev), rec_start, rec_len, stop, audio_ready, video_ready)
+    return Timeline(
+        tuple(trans),
+        tuple(ev),
+        rec_start,
+        rec_len,
+        stop,
+        audio_ready,
+        video_ready,
+        transcript_ready,
+    )
+
+
+def transcription_event(
+    at: float, status: str, outcome: str, *, run: str | None = None, url: str | None = None
+) -> Event:
+    """`transcription.processed` (200) or `transcription.failed` (500, `status: error`)."""
+    if outcome == "failed":
+        extra: dict[str, object] = {"transcript_status": "Failed", "status": "error"}
+        return Event(
+            at, "transcription.failed", status, "Transcription failed", None, 500, extra, run, url
+        )
+    extra = {"transcript_status": "Success"}
+    return Event(
+        at, "transcription.processed", status, "Transcript ready", None, 200, extra, run, url
+    )
+
+
+@dataclass(frozen=True)
+class TranscriptRun:
+    """One `POST /bots/{id}/transcribe` run, in bot-relative meeting seconds."""
+
+    transcript_id: str
+    provider: str
+    config: dict[str, Any]
+    requested_at: float
+    ready_at: float
+    outcome: str = "processed"
+    callback_url: str | None = None
 
 
 @dataclass
@@ -209,11 +246,25 @@ class Bot:
     removed_at: float | None = None
     sent_events: set[str] = field(default_factory=set)
     deleted: Event | None = None  # the `data_deletion` event, once DELETE .../delete ran
+    runs: list[TranscriptRun] = field(default_factory=list)  # POST /transcribe, in order
 
     def events(self) -> tuple[Event, ...]:
-        """Every webhook event of this bot: its timeline's, then a data deletion."""
+        """Every webhook event of this bot: its timeline's, its /transcribe runs' (each
+        to its own callback_url), then a data deletion."""
         events = self.timeline().events
-        return (*events, self.deleted) if self.deleted is not None else events
+        status = self.timeline().status_at(float("inf"))
+        runs = tuple(
+            transcription_event(
+                r.ready_at, status, r.outcome, run=r.transcript_id, url=r.callback_url
+            )
+            for r in self.runs
+        )
+        return (*events, *runs, *((self.deleted,) if self.deleted is not None else ()))
+
+    @property
+    def latest_transcript_id(self) -> str | None:
+        """What `detail` reports: a /transcribe run replaces the creation-time id."""
+        return self.runs[-1].transcript_id if self.runs else self.transcript_id
 
     @property
     def callback_url(self) -> str | None:

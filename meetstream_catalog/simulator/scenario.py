@@ -26,6 +26,9 @@ from meetstream_catalog.simulator.faults import FaultError, parse_fault
 
 PLATFORMS = ("zoom", "google_meet", "teams")
 OUTCOMES = ("stopped", "not_allowed", "denied", "error")
+# What becomes of the transcript asked for at creation: ready, `transcription.failed`, or
+# 202 for ever (as a streaming-only provider's).
+TRANSCRIPT_OUTCOMES = ("processed", "failed", "stuck")
 
 Window = tuple[float, float]
 
@@ -42,6 +45,23 @@ class Participant:
     speech: tuple[Window, ...] = ()
     camera: tuple[Window, ...] = ()
     screen_share: tuple[Window, ...] = ()
+
+
+@dataclass(frozen=True)
+class TranscriptScript:
+    """How the meeting's transcript behaves. ``delay``: seconds from the request (a
+    ``/transcribe`` call) to the finished run; the creation-time run is ready a few seconds
+    after the audio. ``mislabel_every``: every n-th utterance carries another speaker's
+    label (None: 3 on Teams, where providers diarize the mixed audio, else 0)."""
+
+    outcome: str = "processed"
+    delay: float = 10.0
+    mislabel_every: int | None = None
+
+    def mislabels(self, platform: str) -> int:
+        if self.mislabel_every is not None:
+            return self.mislabel_every
+        return 3 if platform == "teams" else 0
 
 
 @dataclass(frozen=True)
@@ -65,6 +85,7 @@ class MeetingScript:
     video_delay: float = 90.0
     video_shape: str | None = None
     faults: tuple[dict[str, Any], ...] = ()
+    transcript: TranscriptScript = field(default_factory=TranscriptScript)
 
 
 @dataclass
@@ -134,7 +155,9 @@ _SCRIPT_KEYS = {
     "processing",
     "video_shape",
     "faults",
+    "transcript",
 }
+_TRANSCRIPT_KEYS = {"outcome", "delay", "mislabel_every"}
 _PARTICIPANT_KEYS = {"name", "speech", "camera", "screen_share"}
 
 
@@ -185,6 +208,7 @@ def parse_script(link: str, raw: dict[str, Any]) -> MeetingScript:
             raise ScenarioError(f"{where}: invalid fault {rule!r}: {exc}") from exc
     error_at = raw.get("error_at")
     return MeetingScript(
+        transcript=_transcript(raw.get("transcript"), where),
         platform=platform,
         duration=float(raw.get("duration", 600)),
         participants=tuple(people),
@@ -197,6 +221,23 @@ def parse_script(link: str, raw: dict[str, Any]) -> MeetingScript:
         video_shape=shape,
         faults=tuple(faults),
     )
+
+
+def _transcript(raw: Any, where: str) -> TranscriptScript:
+    if raw is None:
+        return TranscriptScript()
+    if not isinstance(raw, dict) or set(raw) - _TRANSCRIPT_KEYS:
+        raise ScenarioError(f"{where}: transcript takes only {sorted(_TRANSCRIPT_KEYS)}")
+    outcome = str(raw.get("outcome", "processed"))
+    if outcome not in TRANSCRIPT_OUTCOMES:
+        raise ScenarioError(f"{where}: transcript.outcome must be one of {TRANSCRIPT_OUTCOMES}")
+    every = raw.get("mislabel_every")
+    if every is not None and (not isinstance(every, int) or every < 0):
+        raise ScenarioError(f"{where}: transcript.mislabel_every must be a whole number >= 0")
+    delay = raw.get("delay", 10.0)
+    if not isinstance(delay, int | float) or delay < 0:
+        raise ScenarioError(f"{where}: transcript.delay must be a number of seconds >= 0")
+    return TranscriptScript(outcome, float(delay), every)
 
 
 def parse_scenario(data: Any) -> Scenario:

@@ -54,9 +54,11 @@ def envelope(bot: Bot, event: Event, timestamp: str) -> dict[str, Any]:
         "timestamp": timestamp,
         "custom_attributes": bot.custom_attributes,
     }
+    if event.run is not None:  # a /transcribe run's event: no custom_attributes (CP)
+        del body["custom_attributes"]
     if event.extra:
         body.update(event.extra)
-        body["status"] = "success"
+        body.setdefault("status", "success")
     return body
 
 
@@ -109,16 +111,17 @@ class WebhookDispatcher:
     def pump(self, bots: Iterable[Bot], now: float, stamp: Callable[[Bot, Event], str]) -> None:
         """Queue every due, unsent event; must run inside the server's event loop."""
         for bot in bots:
-            url = bot.callback_url
-            if url is None:
-                continue
             due = [
                 e
                 for e in bot.events()
-                if e.at <= now - bot.created_at and e.event not in bot.sent_events
+                if e.at <= now - bot.created_at and e.key not in bot.sent_events
             ]
             for event in due:
-                bot.sent_events.add(event.event)
+                # A /transcribe run posts to the callback_url of its own request.
+                url = event.url if event.run is not None else bot.callback_url
+                if url is None:
+                    continue
+                bot.sent_events.add(event.key)
                 body = json.dumps(envelope(bot, event, stamp(bot, event))).encode()
                 self._queues.setdefault(bot.bot_id, deque()).append((url, body))
             task = self._tasks.get(bot.bot_id)

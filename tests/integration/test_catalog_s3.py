@@ -134,6 +134,8 @@ def test_recapture_after_maintenance_on_s3(options: dict[str, Any]) -> None:
         "media": 3,
         "participants": 3,
         "speech": 0,  # never written here: maintenance of an absent table is a no-op
+        "utterances": 0,
+        "words": 0,
         "bot_events": 2,
         "intents": 0,  # written by captures only
     }

@@ -50,6 +50,10 @@ def test_the_cookbook_has_every_question_the_data_team_asks() -> None:
         "Overlapping speech and interruptions per meeting",
         "Talk time on Teams",
         "Speakers beyond the 16-stream cap",
+        "Everything one person said about a topic",
+        "Words per minute per participant",
+        "How utterances were attributed, and provider labels that disagreed",
+        "Transcripts that failed or never arrived",
     ]
 
 
@@ -178,3 +182,44 @@ def test_the_pandas_talk_time_example_keeps_namesakes_apart(demo_catalog: str) -
     talk = scope["talk"]
     alex = talk[talk.participant_name == "Alex Kim"]["audio_seconds"].tolist()
     assert sorted(alex) == [220.0, 230.0]
+
+
+def test_everything_priya_said_about_the_budget(demo_catalog: str) -> None:
+    said = rows(QUERIES["Everything one person said about a topic"], demo_catalog)
+    assert said
+    assert all("budget" in r["text"].lower() for r in said)
+    assert {r["meeting"] for r in said} == {"https://zoom.us/j/1000000001"}
+    assert {r["attribution"] for r in said} == {"track"}  # her own Zoom track
+
+
+def test_words_per_minute(demo_catalog: str) -> None:
+    rates = rows(QUERIES["Words per minute per participant"], demo_catalog)
+    assert all(140 <= r["words_per_minute"] <= 151 for r in rates)  # 2.5 words/s, rounded down
+    alex = [r for r in rates if r["participant_name"] == "Alex Kim"]
+    assert len({r["device_id"] for r in alex}) == 2  # namesakes are two rows
+    teams = {r["participant_name"] for r in rates if r["platform"] == "teams"}
+    assert teams == {"Olivia Brown", "Noah Wilson", "Emma Davis"}
+
+
+def test_attribution_and_label_disagreements(demo_catalog: str) -> None:
+    by_platform = {
+        r["platform"]: r
+        for r in rows(
+            QUERIES["How utterances were attributed, and provider labels that disagreed"],
+            demo_catalog,
+        )
+    }
+    teams = by_platform["teams"]
+    assert (teams["by_timeline"], teams["label_disagrees"], teams["label_disagrees_pct"]) == (
+        48,
+        16,
+        33.3,
+    )
+    assert by_platform["google_meet"]["by_track"] == by_platform["google_meet"]["utterances"]
+    assert by_platform["zoom"]["label_disagrees"] == 0
+    assert by_platform["zoom"]["by_timeline"] == 6  # the two speakers past the 16-stream cap
+    assert sum(r["unattributed"] for r in by_platform.values()) == 0
+
+
+def test_no_transcript_failed_in_the_demo(demo_catalog: str) -> None:
+    assert rows(QUERIES["Transcripts that failed or never arrived"], demo_catalog) == []

@@ -91,6 +91,8 @@ def test_lhotse_manifests_load_with_durations_and_speakers_of_the_script(
     assert {(s.speaker, s.start, s.duration) for s in supervisions} == SCRIPT
     ids = {r.id for r in recordings}
     assert all(s.recording_id in ids and s.end <= 600.0 for s in supervisions)
+    # The transcript's text: each turn carries what its speaker said in it.
+    assert all(s.text and s.text.endswith(".") for s in supervisions)
 
 
 def test_audiofolder_metadata_loads_in_datasets_with_speaker_labels(
@@ -151,6 +153,53 @@ def test_rttm_has_one_file_per_meeting_with_the_scripts_turns(
     assert [(p[3], p[4]) for p in teams] == [("0.000", "240.000"), ("240.000", "240.000"),
                                               ("480.000", "240.000")]  # fmt: skip
     assert json.dumps(lines).count("Ines_Duarte") == 2  # past the 16-stream cap, still here
+
+
+def test_nemo_manifest_has_one_line_per_utterance_on_its_speakers_own_track(
+    demo_catalog: str, tmp_path: Path
+) -> None:
+    # NeMo itself is not installable here: its ASR manifest format is checked field by
+    # field (one JSON object per line; audio_filepath, offset, duration, text required).
+    assert main(["export", "nemo", str(tmp_path), "--catalog-root", demo_catalog]) == 0
+    lines = (tmp_path / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines]
+    said = read_table("utterances", demo_catalog)
+    assert len(rows) == len(said) == 197  # every demo utterance has times and text
+    fields = {"audio_filepath", "offset", "duration", "text", "speaker", "meeting",
+              "utterance_index", "own_track", "attribution"}  # fmt: skip
+    for row in rows:
+        assert set(row) == fields
+        assert Path(row["audio_filepath"]).is_absolute()
+        assert Path(row["audio_filepath"]).is_file()
+        assert isinstance(row["offset"], float)
+        assert row["offset"] >= 0
+        assert isinstance(row["duration"], float)
+        assert 0 < row["duration"] <= 15
+        assert isinstance(row["text"], str)
+        assert row["text"]
+    meet = [r for r in rows if r["speaker"] and r["speaker"].startswith("Alex_Kim")]
+    assert {r["speaker"] for r in meet} == {"Alex_Kim_devices_100", "Alex_Kim_devices_101"}
+    assert all(r["own_track"] and r["audio_filepath"].endswith(".webm") for r in meet)
+    teams = [r for r in rows if r["speaker"] in ("Olivia_Brown", "Noah_Wilson", "Emma_Davis")]
+    assert len(teams) == 48
+    assert not any(r["own_track"] for r in teams)  # Teams: the mixed recording
+    assert all(r["audio_filepath"].endswith(".wav") for r in teams)
+
+
+def test_ctm_has_the_timed_words_of_each_transcribed_meeting(
+    demo_catalog: str, tmp_path: Path
+) -> None:
+    assert main(["export", "ctm", str(tmp_path), "--catalog-root", demo_catalog]) == 0
+    files = sorted(tmp_path.glob("*.ctm"))
+    assert len(files) == 4  # every recorded meeting has a transcript in the demo
+    lines = [line.split() for f in files for line in f.read_text().splitlines()]
+    assert len(lines) == len(read_table("words", demo_catalog))
+    for f in files:
+        parts = [line.split() for line in f.read_text().splitlines()]
+        assert {p[0] for p in parts} == {f.stem}  # the RTTM's file id
+        assert all(len(p) == 6 and p[1] == "1" and float(p[3]) > 0 for p in parts)
+        starts = [float(p[2]) for p in parts]
+        assert starts == sorted(starts)
 
 
 def test_every_audiofolder_file_decodes_with_pyav_to_the_length_the_catalog_gives(

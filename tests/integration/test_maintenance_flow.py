@@ -49,10 +49,10 @@ async def test_the_maintain_catalog_flow_compacts_today_vacuums_and_reports(
     assert by_table["media"].files_compacted == 3  # today's small files, one per bot
     assert by_table["media"].files_written == 1
     assert by_table["media"].files_vacuumed == 0
-    # `speech` (no speech rows), `bot_events` (no webhooks) and `intents` (no capture) were
-    # never written: reported, with no versions, untouched.
+    # `speech` (no speech rows), `utterances`/`words` (no transcript), `bot_events` (no
+    # webhooks) and `intents` (no capture) were never written: reported, no versions, untouched.
     absent = {r.table for r in reports if r.version_before is None}
-    assert absent == {"speech", "bot_events", "intents"}
+    assert absent == {"speech", "utterances", "words", "bot_events", "intents"}
     assert all(r.checkpoint for r in reports if r.version_before is not None)
     assert {r.table: r.files_vacuumed for r in again}["media"] == 3
     assert {r.table: r.files_compacted for r in again} == {r.table: 0 for r in again}

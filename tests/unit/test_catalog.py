@@ -116,6 +116,8 @@ def test_every_table_has_an_explicit_schema_with_non_null_keys_and_date() -> Non
     keys = {"bots": {"bot_id"}, "media": {"bot_id", "kind", "key"}}
     keys["participants"] = {"bot_id", "participant_key", "match"}
     keys["speech"] = {"bot_id", "turn_index"}
+    keys["utterances"] = {"bot_id", "utterance_index", "attribution"}
+    keys["words"] = {"bot_id", "utterance_index", "word_index"}
     keys["bot_events"] = {"bot_id", "event", "received_at"}
     keys["intents"] = {"key", "state", "meeting_link_redacted", "link_has_secret"}
     keys["intents"] |= {"bot_name", "expires_at", "written_at"}
@@ -129,8 +131,9 @@ def test_every_table_has_an_explicit_schema_with_non_null_keys_and_date() -> Non
 def test_every_table_is_listed_and_a_capture_writes_all_but_the_append_only_logs() -> None:
     from meetstream_catalog.catalog.group_commit import WRITE_ORDER
 
-    assert (*CAPTURE_TABLES, "bot_events", "intents") == TABLES
-    assert WRITE_ORDER == ("media", "participants", "speech", "bots")  # bots last
+    assert (*CAPTURE_TABLES, "utterances", "words", "bot_events", "intents") == TABLES
+    # bots last: its row vouches for the others
+    assert WRITE_ORDER == ("media", "participants", "speech", "utterances", "words", "bots")
     assert PARTITIONS["bot_events"] == "event_date"
     assert {PARTITIONS[name] for name in CAPTURE_TABLES} == {PARTITION}
 

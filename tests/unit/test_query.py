@@ -109,7 +109,8 @@ def test_an_absent_catalog_queries_as_empty_tables(tmp_path: Path) -> None:
     root = str(tmp_path / "nothing")
     assert query.run_query("select count(*) n from media", root).to_pylist() == [{"n": 0}]
     assert query.missing_tables(root) == [
-        *("bots", "media", "participants", "speech", "bot_events", "intents")
+        *("bots", "media", "participants", "speech", "utterances", "words"),
+        *("bot_events", "intents"),
     ]
 
 
@@ -265,7 +266,8 @@ def test_tables_command_describes_version_files_rows_and_maintenance(
     assert "not null" in text
     assert main(["tables", "--catalog-root", root, "--format", "json"]) == 0
     described = json.loads(capsys.readouterr().out)
-    names = ["bots", "media", "participants", "speech", "bot_events", "intents"]
+    names = ["bots", "media", "participants", "speech", "utterances", "words"]
+    names += ["bot_events", "intents"]
     assert [t["name"] for t in described] == names
-    never_written = {"speech", "bot_events", "intents"}
+    never_written = {"speech", "utterances", "words", "bot_events", "intents"}
     assert all(t["last_vacuum"] for t in described if t["name"] not in never_written)
