@@ -72,6 +72,7 @@ class Run:
     home: Path
     lines: list[str] = field(default_factory=list)
     calls_before: int = 0
+    transcripts: bool = False
 
     def __post_init__(self) -> None:
         self.calls_before = self.create_calls()
@@ -102,6 +103,8 @@ class Run:
             MEETSTREAM_POLL_MAX_INTERVAL_SECONDS="0.5",
             PREFECT_API_URL=str(PREFECT_API_URL.value()),
         )
+        if self.transcripts:
+            env["MEETSTREAM_TRANSCRIPT_PROVIDER"] = "assemblyai"
         return env
 
     def bots_at_meetstream(self) -> int:
@@ -270,3 +273,58 @@ def test_a_capture_killed_at_any_instant_and_run_again_has_one_bot_and_exact_row
     assert {"call in flight, no bot yet", "answer lost or not yet written"} <= set(classes)
     assert "waiting" in classes
     assert "archiving or cataloguing" in classes
+
+
+# Runs the real CLI in a process that SIGKILLs itself at the one instant polling cannot
+# catch: the `words` commit is done and the `bots` commit follows within milliseconds.
+KILL_BEFORE_BOTS = """
+import os, signal, sys
+from meetstream_catalog.catalog import group_commit
+from meetstream_catalog.cli.main import main
+
+real, done = group_commit.replace_rows, []
+
+def replace_rows(name, root, bot_ids, data):
+    if name == "bots" and "words" in done:
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(name, root, bot_ids, data)
+    done.append(name)
+
+group_commit.replace_rows = replace_rows
+sys.argv[0] = "meetstream-catalog"
+sys.exit(main())
+"""
+
+
+def test_a_capture_killed_between_its_transcript_and_bots_commits_reruns_to_exact_rows(
+    simulator_url: str, tmp_path: Path
+) -> None:
+    """With transcripts on, `utterances` and `words` commit before `bots`: a SIGKILL right
+    after them leaves the bot `in_progress` with its transcript rows written, and the
+    identical command replaces them: one bot, every utterance and word once."""
+    httpx.delete(_admin(simulator_url, "faults")).raise_for_status()
+    run = Run(simulator_url, LINKS[-1], tmp_path / "transcript", transcripts=True)
+    killer = tmp_path / "kill_before_bots.py"
+    killer.write_text(KILL_BEFORE_BOTS)
+    killed = subprocess.run(
+        [sys.executable, str(killer), "capture", run.link, "--attribute", "team=qa"],
+        env=run.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    bots = catalog.read_table("bots", str(run.catalog))
+    assert bots["outcome"].tolist() == ["in_progress"]
+    assert not catalog.read_table("utterances", str(run.catalog)).empty
+    _rerun_and_check(run)
+    bots = catalog.read_table("bots", str(run.catalog))
+    assert bots["transcript"].tolist() == ["available"], bots["reason"].tolist()
+    said = catalog.read_table("utterances", str(run.catalog))
+    words = catalog.read_table("words", str(run.catalog))
+    assert len(said) == bots["utterances"].iloc[0] > 0
+    assert said["utterance_index"].is_unique
+    assert not words.empty
+    assert not words.duplicated(["utterance_index", "word_index"]).any()
+    assert set(words["utterance_index"]) <= set(said["utterance_index"])
