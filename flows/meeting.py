@@ -202,6 +202,7 @@ def artifact_rows(results: Sequence[CaptureResult]) -> list[dict[str, object]]:
             "bot": r.bot_id or "",
             "files": "" if r.media_files is None else r.media_files,
             "missing": r.missing_files or "",
+            "transcript": "" if r.transcript in (None, "not_requested") else r.transcript,
             "reason": r.reason if len(r.reason) <= 100 else r.reason[:99] + "…",
         }
         for r in results

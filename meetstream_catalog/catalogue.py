@@ -242,4 +242,5 @@ def _result(record: catalog.BotRecord, *, missing: int = 0) -> CaptureResult:
         media_files=record.media_files,
         media_bytes=record.media_bytes,
         missing_files=missing,
+        transcript=record.transcript,
     )

@@ -147,3 +147,6 @@ class CaptureResult(BaseModel):
     media_files: int | None = None
     media_bytes: int | None = None
     missing_files: int = 0
+    # What became of the transcript (`bots.transcript`): available, empty, failed, not_ready,
+    # missing, malformed, not_requested; None before the bot left.
+    transcript: str | None = None

@@ -235,7 +235,15 @@ async def test_one_failing_meeting_does_not_stop_the_others(api: str, tmp_path: 
     [summary] = [a for a in latest if a.key == "capture-summary"]
     table = json.loads(summary.data) if isinstance(summary.data, str) else summary.data
     assert [row["outcome"] for row in table] == ["failed", "captured"]
-    assert set(table[0]) == {"meeting", "outcome", "bot", "files", "missing", "reason"}
+    assert set(table[0]) == {
+        "meeting",
+        "outcome",
+        "bot",
+        "files",
+        "missing",
+        "transcript",
+        "reason",
+    }
     assert (summary.description or "").startswith("2 meeting(s): 1 captured, 1 failed.")
 
 

@@ -78,6 +78,7 @@ async def _capture(settings: Settings, link: str) -> dict[str, Any]:
         filter=ds.field("bot_id") == result.bot_id
     )
     row: dict[str, Any] = bots.to_pylist()[0]
+    assert result.transcript == row["transcript"]  # what runs, artifacts and the CLI show
     return row
 
 

@@ -55,3 +55,13 @@ async def test_every_meeting_has_a_row_from_the_start_and_outcomes_are_published
     )
     assert [row["outcome"] for row in published[-1]] == ["captured", "failed", "partial"]
     assert len(published) == 2
+
+
+def test_a_row_says_what_became_of_the_transcript_only_when_one_was_asked_for() -> None:
+    def row(transcript: str | None) -> dict[str, object]:
+        result = CaptureResult(meeting="m", outcome=Outcome.CAPTURED, transcript=transcript)
+        return module.artifact_rows([result])[0]
+
+    assert row("failed")["transcript"] == "failed"
+    assert row("available")["transcript"] == "available"
+    assert row("not_requested")["transcript"] == row(None)["transcript"] == ""
