@@ -10,6 +10,7 @@ import pytest
 from meetstream_catalog.simulator.scenario import load_scenario
 from meetstream_catalog.simulator.server import serve_in_thread
 from meetstream_catalog.simulator.state import SimulatorConfig
+from tests.integration.simulator_calls import Receiver
 
 DEMO_SCENARIO = (
     Path(__file__).parents[2] / "meetstream_catalog" / "simulator" / "scenarios" / "demo.yaml"
@@ -24,3 +25,11 @@ def simulator_server() -> Iterator[str]:
     config = SimulatorConfig(speed=0.0, scenario=load_scenario(DEMO_SCENARIO))
     with serve_in_thread(config) as base_url:
         yield base_url
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook endpoint on 127.0.0.1 recording every delivery (bodies and headers)."""
+    r = Receiver()
+    yield r
+    r.close()

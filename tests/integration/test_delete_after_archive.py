@@ -28,7 +28,7 @@ from meetstream_catalog.request import MeetingRequest
 from meetstream_catalog.simulator.scenario import load_scenario
 from meetstream_catalog.simulator.server import serve_in_thread
 from meetstream_catalog.simulator.state import DEMO_API_KEY, SimulatorConfig
-from tests.integration.test_simulator_socket import Receiver
+from tests.integration.simulator_calls import Receiver
 
 SHORT = "https://zoom.us/j/5550006666"  # 2 meeting-minutes: 2 s at 60x
 AUTH = {"Authorization": f"Token {DEMO_API_KEY}"}
@@ -61,15 +61,6 @@ def api(simulator_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("MEETSTREAM_DELETE_AFTER_ARCHIVE", "true")
     yield simulator_url
     httpx.delete(_admin(simulator_url, "faults"))
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.thread.start()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
 
 
 def _admin(api_url: str, path: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,9 +11,8 @@ import pytest
 from meetstream_catalog.simulator.app import create_app
 from meetstream_catalog.simulator.scenario import load_scenario
 from meetstream_catalog.simulator.state import SimulatorConfig
+from tests.integration.simulator_calls import AUTH, DEMO, advance, create_bot
 
-DEMO = Path(__file__).parents[2] / "meetstream_catalog" / "simulator" / "scenarios" / "demo.yaml"
-AUTH = {"Authorization": "Token sim-demo-key"}
 ZOOM = "https://zoom.us/j/1000000001"
 MEET_DUP = "https://meet.google.com/abc-defg-hij"
 TEAMS = "https://teams.microsoft.com/l/meetup-join/demo-teams-meeting"
@@ -45,19 +43,6 @@ async def client(wall: Wall) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def _create(c: httpx.AsyncClient, link: str = ZOOM, **extra: Any) -> dict[str, Any]:
-    body = {"meeting_link": link, "bot_name": "Archivist", "audio_separate_streams": True,
-            "video_separate_streams": True} | extra  # fmt: skip
-    r = await c.post("/api/v1/bots/create_bot", json=body, headers=AUTH)
-    assert r.status_code == 201, r.text
-    data: dict[str, Any] = r.json()
-    return data
-
-
-async def _advance(c: httpx.AsyncClient, seconds: float) -> None:
-    assert (await c.post("/_simulator/advance", json={"seconds": seconds})).status_code == 200
-
-
 async def _get(c: httpx.AsyncClient, bot_id: str, what: str) -> httpx.Response:
     return await c.get(f"/api/v1/bots/{bot_id}/{what}", headers=AUTH)
 
@@ -83,7 +68,7 @@ async def test_idempotency_key_replays_the_original_bot_with_507(client: httpx.A
     assert first.status_code == 201
     assert first.json()["status"] == "Active"
     assert first.json()["transcript_id"]
-    await _advance(client, 30)  # 5 s joining + 20 s waiting room + 2 s to Recording
+    await advance(client, 30)  # 5 s joining + 20 s waiting room + 2 s to Recording
     again = await client.post("/api/v1/bots/create_agent", json={"bogus": True},
                               headers=AUTH | {"idempotency-key": "k-1"})  # fmt: skip
     assert again.status_code == 507
@@ -93,7 +78,7 @@ async def test_idempotency_key_replays_the_original_bot_with_507(client: httpx.A
 
 
 async def test_deduplication_key_returns_200_or_409(client: httpx.AsyncClient) -> None:
-    bot = await _create(client, deduplication_key="job-7")
+    bot = await create_bot(client, ZOOM, deduplication_key="job-7")
     same = await client.post("/api/v1/bots/create_bot", headers=AUTH, json={
         "meeting_link": ZOOM, "bot_name": "A", "deduplication_key": "job-7"})  # fmt: skip
     assert same.status_code == 200
@@ -123,25 +108,25 @@ async def test_validation_errors_are_400_with_a_message(
 
 
 async def test_manifests_go_404_then_202_then_200(client: httpx.AsyncClient) -> None:
-    bot_id = (await _create(client, custom_attributes={"job": "1"}))["bot_id"]
-    await _advance(client, 100)
+    bot_id = (await create_bot(client, ZOOM, custom_attributes={"job": "1"}))["bot_id"]
+    await advance(client, 100)
     status = (await _get(client, bot_id, "status")).json()
     assert status == {"bot_id": bot_id, "status": "Recording", "custom_attributes": {"job": "1"}}
     video = await _get(client, bot_id, "get_recording_streams")
     assert video.status_code == 404
     assert "No video processing has been initiated" in video.json()["message"]
     assert (await _get(client, bot_id, "get_audio_streams")).status_code == 404
-    await _advance(client, 930 - 100)  # recording 27..927, Stopped at 929
+    await advance(client, 930 - 100)  # recording 27..927, Stopped at 929
     audio = await _get(client, bot_id, "get_audio_streams")
     assert audio.status_code == 202
     assert audio.json()["audio_status"] == "in_progress"
     video = await _get(client, bot_id, "get_recording_streams")
     assert video.status_code == 202
     assert "stage" in video.json()
-    await _advance(client, 40)  # audio ready (30 s), video not yet (60 s)
+    await advance(client, 40)  # audio ready (30 s), video not yet (60 s)
     assert (await _get(client, bot_id, "get_audio_streams")).status_code == 200
     assert (await _get(client, bot_id, "get_recording_streams")).status_code == 202
-    await _advance(client, 60)
+    await advance(client, 60)
     assert (await _get(client, bot_id, "status")).json()["status"] == "Done"
     audio_body = (await _get(client, bot_id, "get_audio_streams")).json()
     names = [p["participant_name"] for p in audio_body["participants"]]
@@ -158,8 +143,8 @@ async def test_manifests_go_404_then_202_then_200(client: httpx.AsyncClient) -> 
 
 
 async def _done(client: httpx.AsyncClient, link: str, **extra: Any) -> str:
-    bot_id: str = (await _create(client, link, **extra))["bot_id"]
-    await _advance(client, 5000)
+    bot_id: str = (await create_bot(client, link, **extra))["bot_id"]
+    await advance(client, 5000)
     return bot_id
 
 
@@ -258,15 +243,15 @@ async def test_drop_mid_body_surfaces_as_a_protocol_error_in_process(
 
 
 async def test_remove_bot_delete_participants_and_timeline(client: httpx.AsyncClient) -> None:
-    bot_id = (await _create(client))["bot_id"]
-    await _advance(client, 200)
+    bot_id = (await create_bot(client, ZOOM))["bot_id"]
+    await advance(client, 200)
     people = (await _get(client, bot_id, "get_participants")).json()
     assert [p["humanized_status"] for p in people] == ["joined"] * 4
     assert (await _get(client, bot_id, "remove_bot")).status_code == 200
-    await _advance(client, 3)
+    await advance(client, 3)
     assert (await _get(client, bot_id, "status")).json()["status"] == "Stopped"
     assert (await _get(client, bot_id, "remove_bot")).status_code == 404
-    await _advance(client, 100)
+    await advance(client, 100)
     timeline = (await _get(client, bot_id, "get_speaker_timeline")).json()
     assert timeline["chunks"][0]["speakerName"] == "Priya Raman"
     detail = (await _get(client, bot_id, "detail")).json()["bot_details"]

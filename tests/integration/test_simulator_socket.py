@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 from meetstream import verify_webhook_signature
 
-AUTH = {"Authorization": "Token sim-demo-key"}
+from tests.integration.simulator_calls import AUTH, Receiver
+
 ZOOM = "https://zoom.us/j/1000000001"
 DENIED = "https://meet.google.com/den-iedx-bot"
 
@@ -24,40 +22,6 @@ def api(simulator_server: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=origin, timeout=10) as client:
         assert client.post("/_simulator/reset").status_code == 200
         yield client
-
-
-class Receiver:
-    """A webhook endpoint on 127.0.0.1 that records raw bodies and headers."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[bytes, dict[str, str]]] = []
-        received = self.calls
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append((body, {k.lower(): v for k, v in self.headers.items()}))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def events(self) -> list[str]:
-        return [json.loads(body)["event"] for body, _ in self.calls]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.thread.start()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
 
 
 def _finished_bot(api: httpx.Client, link: str = ZOOM, **extra: Any) -> str:
@@ -112,18 +76,11 @@ def test_retry_after_and_5xx_over_the_socket(api: httpx.Client) -> None:
     assert api.get(f"/api/v1/bots/{bot_id}/get_audio", headers=AUTH).status_code == 503
 
 
-def _wait_for(receiver: Receiver, event: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while event not in receiver.events():
-        assert time.monotonic() < deadline, f"no {event} webhook; got {receiver.events()}"
-        time.sleep(0.02)
-
-
 def test_signed_webhooks_arrive_in_order_ending_with_done(
     api: httpx.Client, receiver: Receiver
 ) -> None:
     _finished_bot(api, callback_url=receiver.url, custom_attributes={"job": "9"})
-    _wait_for(receiver, "bot.done")
+    receiver.wait_for("bot.done")
     assert receiver.events() == [
         "bot.joining", "bot.in_waiting_room", "bot.inmeeting", "bot.recording", "bot.leaving",
         "bot.stopped", "manifest.completed", "audio.processed", "video.processed", "bot.done",
@@ -142,7 +99,7 @@ def test_signed_webhooks_arrive_in_order_ending_with_done(
 
 def test_denied_bot_webhooks(api: httpx.Client, receiver: Receiver) -> None:
     _finished_bot(api, DENIED, callback_url=receiver.url)
-    _wait_for(receiver, "bot.done")
+    receiver.wait_for("bot.done")
     assert receiver.events() == ["bot.joining", "bot.in_waiting_room", "bot.stopped", "bot.done"]
     stopped = json.loads(receiver.calls[2][0])
     assert (stopped["bot_event"], stopped["bot_status"]) == ("bot.denied", "Denied")

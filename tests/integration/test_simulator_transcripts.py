@@ -3,12 +3,8 @@ in-process (manual clock) and over a real socket (webhooks, the official SDK).""
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,9 +19,8 @@ from meetstream_catalog.simulator.scenario import (
 )
 from meetstream_catalog.simulator.server import serve_in_thread
 from meetstream_catalog.simulator.state import SimulatorConfig
+from tests.integration.simulator_calls import AUTH, DEMO, Receiver, advance, create_bot
 
-DEMO = Path(__file__).parents[2] / "meetstream_catalog" / "simulator" / "scenarios" / "demo.yaml"
-AUTH = {"Authorization": "Token sim-demo-key"}
 ZOOM = "https://zoom.us/j/1000000001"
 TEAMS = "https://teams.microsoft.com/l/meetup-join/demo-teams-meeting"
 FAILS = "https://zoom.us/j/2000000001"
@@ -55,18 +50,6 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def _create(c: httpx.AsyncClient, link: str, **extra: Any) -> dict[str, Any]:
-    body = {"meeting_link": link, "bot_name": "Archivist", "audio_separate_streams": True} | extra
-    r = await c.post("/api/v1/bots/create_bot", json=body, headers=AUTH)
-    assert r.status_code == 201, r.text
-    data: dict[str, Any] = r.json()
-    return data
-
-
-async def _advance(c: httpx.AsyncClient, seconds: float) -> None:
-    assert (await c.post("/_simulator/advance", json={"seconds": seconds})).status_code == 200
-
-
 async def _transcript(c: httpx.AsyncClient, tid: str, raw: bool = False) -> httpx.Response:
     params = {"raw": "true"} if raw else {}
     return await c.get(f"/api/v1/transcript/{tid}/get_transcript", params=params, headers=AUTH)
@@ -75,13 +58,13 @@ async def _transcript(c: httpx.AsyncClient, tid: str, raw: bool = False) -> http
 async def test_a_transcript_is_202_until_processed_then_utterances_from_the_script(
     client: httpx.AsyncClient,
 ) -> None:
-    bot = await _create(client, ZOOM, recording_config=DEEPGRAM)
+    bot = await create_bot(client, ZOOM, recording_config=DEEPGRAM)
     tid = bot["transcript_id"]
     assert tid
     assert (await _transcript(client, tid)).status_code == 202  # in the call
-    await _advance(client, 5 + 20 + 2 + 900 + 2 + 1)  # stopped, audio still processing
+    await advance(client, 5 + 20 + 2 + 900 + 2 + 1)  # stopped, audio still processing
     assert (await _transcript(client, tid)).status_code == 202
-    await _advance(client, 60)
+    await advance(client, 60)
     r = await _transcript(client, tid)
     assert r.status_code == 200
     utterances = r.json()
@@ -95,8 +78,8 @@ async def test_a_transcript_is_202_until_processed_then_utterances_from_the_scri
     spoken = sum(u["end_time"] - u["start_time"] for u in utterances)
     assert spoken == pytest.approx(120 + 120 + 80 + 180 + 280)
     # Deterministic: another bot in the same meeting hears the same words.
-    again = await _create(client, ZOOM, recording_config=DEEPGRAM)
-    await _advance(client, 2000)
+    again = await create_bot(client, ZOOM, recording_config=DEEPGRAM)
+    await advance(client, 2000)
     assert (await _transcript(client, again["transcript_id"])).json() == utterances
     detail = (await client.get(f"/api/v1/bots/{bot['bot_id']}/detail", headers=AUTH)).json()
     assert detail["bot_details"]["transcript_id"] == tid
@@ -104,8 +87,8 @@ async def test_a_transcript_is_202_until_processed_then_utterances_from_the_scri
 
 
 async def test_raw_answers_assemblyais_shape_in_milliseconds(client: httpx.AsyncClient) -> None:
-    bot = await _create(client, ZOOM, recording_config=DEEPGRAM)
-    await _advance(client, 2000)
+    bot = await create_bot(client, ZOOM, recording_config=DEEPGRAM)
+    await advance(client, 2000)
     neutral = (await _transcript(client, bot["transcript_id"])).json()
     raw = (await _transcript(client, bot["transcript_id"], raw=True)).json()
     assert raw["id"] == bot["transcript_id"]
@@ -118,8 +101,8 @@ async def test_raw_answers_assemblyais_shape_in_milliseconds(client: httpx.Async
 async def test_on_teams_every_third_utterance_carries_another_speakers_label(
     client: httpx.AsyncClient,
 ) -> None:
-    bot = await _create(client, TEAMS, recording_config=DEEPGRAM)
-    await _advance(client, 2000)
+    bot = await create_bot(client, TEAMS, recording_config=DEEPGRAM)
+    await advance(client, 2000)
     utterances = (await _transcript(client, bot["transcript_id"])).json()
     truth = {"Olivia Brown": (0, 240), "Noah Wilson": (240, 480), "Emma Davis": (480, 720)}
     wrong = [
@@ -133,8 +116,8 @@ async def test_on_teams_every_third_utterance_carries_another_speakers_label(
 async def test_a_failed_transcription_is_404_failed_in_the_list_and_in_the_timeline(
     client: httpx.AsyncClient,
 ) -> None:
-    bot = await _create(client, FAILS, recording_config=DEEPGRAM)
-    await _advance(client, 1000)
+    bot = await create_bot(client, FAILS, recording_config=DEEPGRAM)
+    await advance(client, 1000)
     r = await _transcript(client, bot["transcript_id"])
     assert r.status_code == 404
     assert "failed" in r.json()["message"].lower()
@@ -151,8 +134,8 @@ async def test_a_failed_transcription_is_404_failed_in_the_list_and_in_the_timel
 async def test_a_stuck_transcript_answers_202_for_ever_and_unknown_ids_404(
     client: httpx.AsyncClient,
 ) -> None:
-    bot = await _create(client, STUCK, recording_config=DEEPGRAM)
-    await _advance(client, 100_000)
+    bot = await create_bot(client, STUCK, recording_config=DEEPGRAM)
+    await advance(client, 100_000)
     assert (await _transcript(client, bot["transcript_id"])).status_code == 202
     assert (await _transcript(client, "no-such-transcript")).status_code == 404
 
@@ -160,20 +143,20 @@ async def test_a_stuck_transcript_answers_202_for_ever_and_unknown_ids_404(
 async def test_no_provider_no_transcript_id_and_streaming_providers_get_none(
     client: httpx.AsyncClient,
 ) -> None:
-    assert (await _create(client, ZOOM))["transcript_id"] is None
+    assert (await create_bot(client, ZOOM))["transcript_id"] is None
     streaming = {"transcript": {"provider": {"deepgram_streaming": {}}}}
-    assert (await _create(client, ZOOM, recording_config=streaming))["transcript_id"] is None
+    assert (await create_bot(client, ZOOM, recording_config=streaming))["transcript_id"] is None
 
 
 async def test_transcribe_after_the_meeting_makes_a_new_run_that_becomes_the_bots(
     client: httpx.AsyncClient,
 ) -> None:
-    bot = await _create(client, FAILS, recording_config=DEEPGRAM)
+    bot = await create_bot(client, FAILS, recording_config=DEEPGRAM)
     path = f"/api/v1/bots/{bot['bot_id']}/transcribe"
     body = {"provider": {"assemblyai": {"language_code": "en"}}}
     r = await client.post(path, json=body, headers=AUTH)
     assert (r.status_code, r.json()["message"]) == (409, "The bot is still in the meeting.")
-    await _advance(client, 1000)
+    await advance(client, 1000)
     assert (await client.post(path, json={"provider": {}}, headers=AUTH)).status_code == 400
     r = await client.post(path, json=body, headers=AUTH)
     assert r.status_code == 200
@@ -181,7 +164,7 @@ async def test_transcribe_after_the_meeting_makes_a_new_run_that_becomes_the_bot
     assert new != bot["transcript_id"]
     assert r.json()["provider"] == "assemblyai"
     assert (await _transcript(client, new)).status_code == 202
-    await _advance(client, 10)  # the script's transcript.delay (default)
+    await advance(client, 10)  # the script's transcript.delay (default)
     assert (await _transcript(client, new)).status_code == 200
     runs = (await client.get(f"/api/v1/bots/{bot['bot_id']}/transcriptions", headers=AUTH)).json()
     assert [t["status"] for t in runs["transcriptions"]] == ["Failed", "Success"]
@@ -195,36 +178,6 @@ def test_scenario_transcript_fields_are_checked() -> None:
             parse_scenario({"meetings": {ZOOM: {**SCRIPT, "transcript": bad}}})
 
 
-class Receiver:
-    """A webhook endpoint on 127.0.0.1 that records what it receives."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        received = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def wait_for(self, event: str) -> dict[str, Any]:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            found = [b for b in self.bodies if b["event"] == event]
-            if found:
-                return found[0]
-            time.sleep(0.02)
-        raise AssertionError(f"no {event} webhook; got {[b['event'] for b in self.bodies]}")
-
-
 @pytest.fixture
 def served() -> Iterator[tuple[httpx.Client, Receiver]]:
     receiver = Receiver()
@@ -233,8 +186,7 @@ def served() -> Iterator[tuple[httpx.Client, Receiver]]:
         httpx.Client(base_url=base_url.removesuffix("/api/v1"), timeout=10) as api,
     ):
         yield api, receiver
-    receiver.server.shutdown()
-    receiver.server.server_close()
+    receiver.close()
 
 
 def test_webhooks_say_processed_or_failed_and_a_transcribe_run_posts_once_to_its_own_url(
@@ -260,9 +212,8 @@ def test_webhooks_say_processed_or_failed_and_a_transcribe_run_posts_once_to_its
     assert processed["bot_id"] == bot["bot_id"]
     assert "custom_attributes" not in processed  # /transcribe events carry none (CP)
     time.sleep(0.3)
-    assert [b["event"] for b in second.bodies] == ["transcription.processed"]  # no bot.done
-    second.server.shutdown()
-    second.server.server_close()
+    assert second.events() == ["transcription.processed"]  # no bot.done
+    second.close()
 
 
 def test_the_official_sdk_reads_waits_lists_and_transcribes(simulator_server: str) -> None:
