@@ -8,7 +8,8 @@ Traps guarded against:
   of meetings, form one group (a connected component) and a group is never cut;
 - a split that depends on the order rows come in: groups are taken largest first, ties
   broken by a hash of their smallest uri, never by arrival, so the same meetings always
-  give the same subsets;
+  give the same subsets (a hash, not the uri itself: ids that sort by time would send the
+  newest meetings to test);
 - shares counted in groups instead of meetings: each group goes to the subset furthest
   below its share of the meetings (80/10/10; train first on a tie), so ten single-meeting
   groups give 8/1/1 and a large group fills train before small ones even out the rest.

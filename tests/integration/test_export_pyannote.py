@@ -134,10 +134,17 @@ def shared_catalog(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_meetings_that_share_speakers_stay_in_one_subset_when_loaded_by_pyannote(
-    shared_catalog: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    shared_catalog: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     out = tmp_path / "out"
     assert main(["export", "rttm", str(out), "--catalog-root", shared_catalog]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "database.yml: MeetStream.SpeakerDiarization.Catalog, meetings train 16, "
+        "development 2, test 2"
+    )
 
     subsets = _load(out)
     uris = {name: {f["uri"] for f in files} for name, files in subsets.items()}
