@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     """Run `export`: 0 when written, 1 without DuckDB, 2 when the catalog cannot be read."""
     from meetstream_catalog.catalog.query import QueryError, QueryUnavailableError
     from meetstream_catalog.export import export
+    from meetstream_catalog.export.diarization import PROTOCOL_NAME
     from meetstream_catalog.settings import Settings
 
     settings = Settings()
@@ -69,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
         f"-> {args.out}"
     )
     if summary.subsets:
-        split = ", ".join(f"{name} {n}" for name, n in summary.subsets.items())
-        print(f"database.yml: MeetStream.SpeakerDiarization.Catalog, meetings {split}")
+        counts = ", ".join(f"{name} {n}" for name, n in summary.subsets.items())
+        print(f"database.yml: {PROTOCOL_NAME}, meetings {counts}")
     return 0
 
 
