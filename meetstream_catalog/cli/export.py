@@ -19,9 +19,10 @@ def add_parser(sub: Any, catalog_root_argument: Any) -> None:
         "rttm, nemo or ctm.",
         description="lhotse: recordings.jsonl.gz + supervisions.jsonl.gz (with the "
         "transcript's text); audiofolder: Hugging Face AudioFolder (metadata.jsonl + files); "
-        "rttm: one RTTM file per meeting; nemo: a NeMo ASR manifest.jsonl, one line per "
-        "utterance on its speaker's own track; ctm: one NIST CTM file of timed words per "
-        "meeting. Streams one meeting at a time. Needs the "
+        "rttm: one RTTM and one UEM file per meeting, and a pyannote.database database.yml "
+        "with speaker-disjoint train/development/test lists; nemo: a NeMo ASR "
+        "manifest.jsonl, one line per utterance on its speaker's own track; ctm: one NIST "
+        "CTM file of timed words per meeting. Streams one meeting at a time. Needs the "
         "'query' extra (DuckDB).",
     )
     export.add_argument("format", choices=("lhotse", "audiofolder", "rttm", "nemo", "ctm"))
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     """Run `export`: 0 when written, 1 without DuckDB, 2 when the catalog cannot be read."""
     from meetstream_catalog.catalog.query import QueryError, QueryUnavailableError
     from meetstream_catalog.export import export
+    from meetstream_catalog.export.diarization import PROTOCOL_NAME
     from meetstream_catalog.settings import Settings
 
     settings = Settings()
@@ -67,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         f"{summary.files} files ({summary.bytes / 1e6:.1f} MB) "
         f"-> {args.out}"
     )
+    if summary.subsets:
+        counts = ", ".join(f"{name} {n}" for name, n in summary.subsets.items())
+        print(f"database.yml: {PROTOCOL_NAME}, meetings {counts}")
     return 0
 
 

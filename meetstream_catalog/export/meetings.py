@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 @dataclass
 class Meeting:
     """One meeting's exported rows: its audio `media` (no video), speech `turns` and
-    transcript `utterances` (empty without a transcript)."""
+    transcript `utterances` (empty without a transcript), and `bots.speaker_timeline`
+    (`empty`: the timeline says nobody spoke; null: it was never read)."""
 
     bot_id: str
     platform: str | None
@@ -43,6 +44,7 @@ class Meeting:
     turns: list[dict[str, Any]]
     utterances: list[dict[str, Any]] = field(default_factory=list)
     words: list[dict[str, Any]] = field(default_factory=list)
+    speaker_timeline: str | None = None
 
 
 def require_duckdb() -> Any:
@@ -74,8 +76,8 @@ def meetings(root: Root | str, where: str | None = None) -> Iterator[Meeting]:
     try:
         con = connect(root)
         bots = con.sql(
-            f"select bot_id, platform, cast(meeting_date as varchar) from bots {_where(where)} "  # noqa: S608
-            "order by bot_id"
+            "select bot_id, platform, cast(meeting_date as varchar), speaker_timeline "  # noqa: S608
+            f"from bots {_where(where)} order by bot_id"
         ).fetchall()
         media = _Grouped(
             connect(root),
@@ -98,11 +100,13 @@ def meetings(root: Root | str, where: str | None = None) -> Iterator[Meeting]:
         )
     except db.Error as exc:
         raise QueryError(str(exc).splitlines()[0]) from exc
-    for bot_id, platform, day in bots:
+    for bot_id, platform, day, timeline in bots:
         files, turns = media.take(bot_id), speech.take(bot_id)
         utterances, words = said.take(bot_id), timed.take(bot_id)
         if any(m["kind"] in ("audio", "mixed_audio") for m in files):
-            yield Meeting(str(bot_id), platform, str(day), files, turns, utterances, words)
+            yield Meeting(
+                str(bot_id), platform, str(day), files, turns, utterances, words, timeline
+            )
 
 
 class _Grouped:

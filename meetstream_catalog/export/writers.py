@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from meetstream_catalog.export.diarization import Diarization
 from meetstream_catalog.export.files import GzipJsonl, copy_file
 from meetstream_catalog.export.meetings import (
     Meeting,
@@ -22,23 +22,11 @@ from meetstream_catalog.export.meetings import (
     speaker_labels,
     wav_info,
 )
+from meetstream_catalog.export.summary import ExportSummary
 from meetstream_catalog.roots import Root
 
 Format = Literal["lhotse", "audiofolder", "rttm", "nemo", "ctm"]
 FORMATS: tuple[Format, ...] = ("lhotse", "audiofolder", "rttm", "nemo", "ctm")
-
-
-@dataclass
-class ExportSummary:
-    """What an export wrote."""
-
-    format: str
-    meetings: int = 0
-    recordings: int = 0
-    supervisions: int = 0
-    files: int = 0
-    bytes: int = 0
-    outputs: list[str] = field(default_factory=list)
 
 
 def _recording_id(m: Meeting, media: Mapping[str, Any]) -> str:
@@ -149,18 +137,6 @@ def _audiofolder(m: Meeting, out: Path, meta: Any, s: ExportSummary, opts: Any, 
         meta.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def _rttm(m: Meeting, out: Path, s: ExportSummary) -> None:
-    labels = speaker_labels(m.turns)
-    lines = [
-        f"SPEAKER {m.bot_id} 1 {t['start_seconds']:.3f} {t['duration_seconds']:.3f} "
-        f"<NA> <NA> {labels[(t['device_id'], t['participant_name'])]} <NA> <NA>\n"
-        for t in m.turns
-    ]
-    (out / f"{m.bot_id}.rttm").write_text("".join(lines), encoding="utf-8")
-    s.files += 1
-    s.supervisions += len(lines)
-
-
 def _ctm(m: Meeting, out: Path, s: ExportSummary) -> None:
     """One NIST CTM file per meeting with a transcript: `<bot> 1 <start> <dur> <word>
     <confidence>` per timed word, in time order (the same file id as the RTTM)."""
@@ -209,6 +185,7 @@ def export(
     summary = ExportSummary(fmt)
     lhotse = None
     meta = None
+    diarization = Diarization(target, opts) if fmt == "rttm" else None
     if fmt == "nemo":
         meta = (target / "manifest.jsonl").open("w", encoding="utf-8")
     elif fmt == "lhotse":
@@ -229,8 +206,10 @@ def export(
                 _ctm(m, target, summary)
             elif meta is not None:
                 _audiofolder(m, target, meta, summary, opts, link)
-            else:
-                _rttm(m, target, summary)
+            elif diarization is not None:
+                diarization.add(m, summary)
+        if diarization is not None:
+            diarization.finish(summary)
     finally:
         for w in lhotse or ():
             w.close()

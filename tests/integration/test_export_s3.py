@@ -107,6 +107,10 @@ def test_rttm_from_an_s3_catalog(s3_catalog: tuple[str, dict[str, bytes]], tmp_p
         ["0.000", "12.000", "Ann_Lee"], ["12.000", "8.000", "Bo_Chen"],
         ["20.000", "10.000", "Ann_Lee"],
     ]  # fmt: skip
+    # The scored region: the mixed WAV's length, from its header read on s3.
+    assert (tmp_path / f"{BOT}.uem").read_text() == f"{BOT} 1 0.000 {LENGTH:.3f}\n"
+    assert (tmp_path / "meetstream.train.lst").read_text() == f"{BOT}\n"
+    assert (tmp_path / "database.yml").is_file()
 
 
 def test_audiofolder_from_an_s3_catalog_copies_the_files_from_s3(
