@@ -142,16 +142,24 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^\w.@-]+", "_", text, flags=re.UNICODE).strip("_") or "unknown"
 
 
+# Labels that pandas (and so pyannote.database's RTTM reader) reads as missing values.
+_READ_AS_MISSING = frozenset({"na", "n_a", "nan", "-nan", "null", "none", "_na"})
+
+
 def speaker_labels(turns: list[dict[str, Any]]) -> dict[tuple[str | None, str | None], str]:
-    """`{(device_id, name): label}`: the name, plus the device when two devices share it.
-    Works on `utterances` rows too (they carry `device_id` and `participant_name`)."""
+    """`{(device_id, name): label}`: the name, plus the device when two devices share it
+    ("unknown" when there is neither; a name such as "NA" or "None", which readers take for
+    a missing value, gets a trailing `_`). Works on `utterances` rows too (they carry
+    `device_id` and `participant_name`)."""
     devices: dict[str, set[str | None]] = {}
     for t in turns:
         devices.setdefault(t["participant_name"] or "", set()).add(t["device_id"])
     labels = {}
     for t in turns:
         name = t["participant_name"] or ""
-        label = safe_name(name or str(t["device_id"]))
+        label = safe_name(name or t["device_id"] or "")
+        if label.lower() in _READ_AS_MISSING:
+            label += "_"
         if len(devices[name]) > 1:
             label = f"{label}_{safe_name(str(t['device_id']))}"
         labels[(t["device_id"], t["participant_name"])] = label

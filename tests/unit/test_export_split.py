@@ -153,3 +153,21 @@ def test_a_single_group_is_said_in_a_log_line(
         "all 3 meetings share speakers (one group): all in train, development and test "
         "empty in MeetStream.SpeakerDiarization.Catalog"
     ]
+
+
+def test_speaker_labels_never_read_as_missing_values() -> None:
+    from meetstream_catalog.export import speaker_labels
+
+    turns = [
+        {"participant_name": None, "device_id": None},
+        {"participant_name": "NA", "device_id": "d1"},
+        {"participant_name": "None", "device_id": "d2"},
+        {"participant_name": "Nana", "device_id": "d3"},
+    ]
+    labels = speaker_labels(turns)
+    assert labels == {
+        (None, None): "unknown",
+        ("d1", "NA"): "NA_",
+        ("d2", "None"): "None_",
+        ("d3", "Nana"): "Nana",
+    }
