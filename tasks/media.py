@@ -32,7 +32,7 @@ async def archive_media(
     archived = await capture.collect(
         clients, job, bot_id, state, ArchiveProgress(bot_id), transcript_id=transcript_id
     )
-    if archived.manifests.transcript_status not in (None, "available", "empty"):
+    if archived.manifests.transcript_status not in (None, "not_requested", "available", "empty"):
         get_run_logger().warning(
             "Bot %s: transcript %s", bot_id, archived.manifests.transcript_status
         )

@@ -272,12 +272,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             logs["worker"],
         )  # fmt: skip
         # Webhook mode is a worker's setting (MEETSTREAM_WEBHOOK_URL), not a run's: a worker
-        # of its own, on the pool's `webhooks` queue.
+        # of its own, on the pool's `webhooks` queue. Its bots are also asked for a
+        # transcript, which the event-triggered collections catalogue.
         procs.start(
             "webhook-worker",
             [str(BIN / "prefect"), "worker", "start", "--pool", "meetstream", "--type", "process",
              "--work-queue", "webhooks"],
-            {**worker_env, "MEETSTREAM_WEBHOOK_URL": built.receiver_url},
+            {**worker_env, "MEETSTREAM_WEBHOOK_URL": built.receiver_url,
+             "MEETSTREAM_TRANSCRIPT_PROVIDER": "assemblyai"},
             logs["webhook-worker"],
         )  # fmt: skip
         # As docs/deploy.md starts it: both keys, the catalog it reads and appends to.

@@ -4,7 +4,8 @@ A real Prefect server and process worker (tests/e2e/conftest.py), the product's 
 receiver as its own process, and the simulator sending webhooks with 25% of them dropped,
 unsigned (as MeetStream may send per-bot callbacks): they get in by the token the workers
 put in each bot's callback URL. One run of `capture-scheduled` creates 20 bots in webhook
-mode and ends; the receiver's events trigger `collect-bot` runs; `collect-pending` (run
+mode, each asked for a transcript, and ends; the receiver's events trigger `collect-bot`
+runs, which catalogue media and transcripts; `collect-pending` (run
 here by hand: its schedule is every 15 minutes) collects the bots whose terminal webhook
 was lost.
 """
@@ -143,6 +144,13 @@ async def test_webhook_mode_captures_every_meeting_without_polling_and_recovers_
     assert polled_during_meetings == 0  # no worker polled status while the meetings ran
     assert delivery["dropped"] > 0  # webhooks were lost, yet every meeting landed
     assert 0 < len(triggered) < 20  # the receiver's events triggered collections
+    # Transcripts on (the webhook worker's setting): `bot.done` follows
+    # `transcription.processed`, so each collection found its transcript ready.
+    assert set(final.transcript) == {"available"}, final[["bot_id", "transcript"]]
+    said = read_table("utterances", str(stack.catalog_root), columns=["bot_id", "attribution"])
+    said = said[said.bot_id.isin(set(final.bot_id))]
+    assert said.groupby("bot_id").size().reindex(final.bot_id).fillna(0).min() > 0
+    assert set(said.attribution) == {"track"}  # Zoom: each speaker has their own audio
     print(
         f"\nwebhook mode: 20 meetings, {delivery['dropped']} webhooks dropped, "
         f"{len(triggered)} collect-bot runs triggered by events, the rest reconciled"
