@@ -233,8 +233,9 @@ async def write_artifacts(
     await acreate_table_artifact(
         table=artifact_rows(results), key=key, description=artifact_caption(results)
     )
-    if timeline and len(results) == 1 and results[0].bot_id:
-        await _write_timeline(results[0].bot_id, catalog_root)
+    one = results[0] if len(results) == 1 else None
+    if timeline and one is not None and one.bot_id and one.outcome is not Outcome.IN_PROGRESS:
+        await _write_timeline(one.bot_id, catalog_root)
     try:
         bots, people = await asyncio.to_thread(
             report.catalog_rows,

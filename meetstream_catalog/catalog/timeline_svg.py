@@ -90,11 +90,11 @@ def _axis(svg: ET.Element, duration: float, bottom: float) -> None:
         _el(axis, "text", _clock(n * step), x=x, y=str(TOP - 10), text_anchor="middle")
 
 
-def _legend(svg: ET.Element, y: float) -> None:
+def _legend(svg: ET.Element, y: float, hover: bool) -> None:
     legend = _el(svg, "g", font_size="11")
     entries = (
         ("turn", "speech turn"),
-        ("utterance", "utterance (hover: text)"),
+        ("utterance", "utterance (hover: text)" if hover else "utterance"),
         ("disagrees", "utterance: the provider's speaker label disagrees with the track"),
         ("overlap", "two or more people talking at once"),
     )
@@ -177,7 +177,7 @@ def render_svg(
                 labelled += 1
                 text = _clean(u.text, fits)
                 _el(group, "text", text, x=_num(x0 + 2), y=_num(y + 16), font_size="10")
-    _legend(svg, bottom + 16)
+    _legend(svg, bottom + 16, hover and utterances)
     body = ET.tostring(svg, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
 
