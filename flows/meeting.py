@@ -256,15 +256,22 @@ async def write_artifacts(
 async def _write_timeline(bot_id: str, catalog_root: Root) -> None:
     """The meeting's timeline as an image artifact (`catalog.timeline_svg`); none without
     speech turns (a denied bot, a meeting without a speaker timeline)."""
-    try:
-        drawn = await asyncio.to_thread(read_timeline, catalog_root, bot_id)
-    except TimelineUnavailableError:
-        return
+    try:  # reading and drawing block (~1 s for a 4-hour meeting): off the event loop
+        markdown = await asyncio.to_thread(_timeline_markdown, bot_id, catalog_root)
     except Exception as exc:  # noqa: BLE001 - a picture must never fail a finished capture
         get_run_logger().warning("Could not draw the meeting's timeline: %s", redact(str(exc)))
         return
+    if markdown is None:
+        return
     await acreate_markdown_artifact(
         key="meeting-timeline",
-        markdown=timeline_markdown(drawn),
+        markdown=markdown,
         description="Who spoke when, over whom, and where the transcript's labels disagree.",
     )
+
+
+def _timeline_markdown(bot_id: str, catalog_root: Root) -> str | None:
+    try:
+        return timeline_markdown(read_timeline(catalog_root, bot_id))
+    except TimelineUnavailableError:
+        return None

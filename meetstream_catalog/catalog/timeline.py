@@ -131,7 +131,10 @@ def build_timeline(
             u.start_seconds, u.end_seconds, u.text, bool(u.speaker_disagrees), u.provider_speaker
         )
         said.setdefault(who, []).append(one)
-    lanes = {*names, *turns, *said}
+    lanes = {*turns, *said}
+    # A participants row without a device whose key has lanes by device (namesakes the
+    # join could not tie to a device) is one of those people, not another silent one.
+    lanes |= {w for w in names if w[1] is not None or not any(o[0] == w[0] for o in lanes)}
 
     def order(who: Who) -> tuple[bool, float, str, str]:
         # Who spoke first comes first; the silent after them; the no-speaker lane last.
@@ -139,7 +142,7 @@ def build_timeline(
         return (who == ("", None), min(first, default=float("inf")), who[0], who[1] or "")
 
     ordered = sorted(lanes, key=order)
-    labels = _labels([names.get(who) or (who[0] or NO_SPEAKER) for who in ordered])
+    labels = _labels([names.get(who) or who[0] or _nameless(who) for who in ordered])
     return MeetingTimeline(
         bot_id=bot_id,
         meeting_date=meeting_date,
@@ -148,6 +151,10 @@ def build_timeline(
             for who, label in zip(ordered, labels, strict=True)
         ),
     )
+
+
+def _nameless(who: Who) -> str:
+    return NO_SPEAKER if who[1] is None else "(unnamed speaker)"
 
 
 def _labels(names: list[str]) -> list[str]:

@@ -171,7 +171,8 @@ def render_svg(
                     tip += f" [the provider said: {u.provider_speaker}]"
                 _el(group, "title", _clean(tip, MAX_TITLE))
             colour = COLOURS["disagrees" if u.disagrees else "utterance"]
-            _rect(group, x0, x1, y + ROW - 17, 9, colour)
+            gap = 0.5 if x1 - x0 > 2 else 0.0  # back-to-back utterances stay told apart
+            _rect(group, x0 + gap, x1 - gap, y + ROW - 17, 9, colour)
             fits = min(MAX_LABEL, int((x1 - x0 - 4) / CHAR_PX))
             if labels and fits >= 4 and labelled < MAX_LABELS:
                 labelled += 1

@@ -93,6 +93,13 @@ def test_one_row_per_participant_namesakes_apart_by_device_silent_and_unnamed_la
     assert [u.text for u in lanes[5].utterances] == ["(laughter)"]
 
 
+def test_a_participants_row_without_a_device_is_not_a_phantom_namesake() -> None:
+    people = [Speaker("alex kim", "Alex Kim", None, ambiguous=True),
+              Speaker("alex kim", "Alex Kim", None, ambiguous=True)]  # fmt: skip
+    labels = [lane.label for lane in meeting(speakers=people).lanes]
+    assert labels == ["Ann", "Alex Kim (1)", "Alex Kim (2)", "Bo", "(no speaker)"]
+
+
 def test_rows_of_the_svg_name_each_participant_once() -> None:
     root = parse(render_svg(meeting()))
     names = [t.text for t in root.iter(f"{SVG}text") if t.get("x") == "10"][2:]
