@@ -104,7 +104,7 @@ async def capture_meeting(
         await record_intents([job])  # before any create call: see `catalog.intents`
     async with open_clients(run.settings) as clients:
         result = await run_meeting(job, clients, bot_id=resume.bot_id if resume else None)
-    await write_artifacts([result], job.catalog_root, key="meeting-capture")
+    await write_artifacts([result], job.catalog_root, key="meeting-capture", timeline=True)
     # Prefect unwraps a returned State: the caller gets the result, the run its state's name.
     return finish(result)  # type: ignore[return-value]
 

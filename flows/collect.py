@@ -56,7 +56,7 @@ async def collect_bot(bot_id: Annotated[str, titled("Bot id")]) -> CaptureResult
     job = _bot_job(known, run)
     async with open_clients(run.settings) as clients:
         result = await run_meeting(job, clients, bot_id=bot_id)
-    await write_artifacts([result], job.catalog_root, key="bot-collection")
+    await write_artifacts([result], job.catalog_root, key="bot-collection", timeline=True)
     return finish(result)  # type: ignore[return-value]
 
 

@@ -7,7 +7,8 @@ as a task run of its own. In a many-meeting run a meeting is no task run at all
 (`capture_in_batch`): it is a row of the run's live table (`Board`) and named in every line
 it logs. The trap guarded against: a task run costs ~30 ms of CPU (its three state events,
 mostly in the API server), a batch's whole budget per meeting (docs/benchmarks.md, "Fleet").
-Also here: the one preflight per run, and the run's artifacts.
+Also here: the one preflight per run, and the run's artifacts (a one-meeting run's include
+its timeline image).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from prefect.states import Completed
 import tasks
 from meetstream_catalog.catalog import report
 from meetstream_catalog.catalog.schema import Outcome
+from meetstream_catalog.catalog.timeline import TimelineUnavailableError, read_timeline
+from meetstream_catalog.catalog.timeline_svg import timeline_markdown
 from meetstream_catalog.job import CaptureJob, CaptureResult
 from meetstream_catalog.meetstream.http import Clients
 from meetstream_catalog.redaction import redact
@@ -221,13 +224,19 @@ def artifact_caption(results: Sequence[CaptureResult]) -> str:
 
 
 async def write_artifacts(
-    results: Sequence[CaptureResult], catalog_root: Root, *, key: str
+    results: Sequence[CaptureResult], catalog_root: Root, *, key: str, timeline: bool = False
 ) -> None:
-    """A table of this run's meetings and a markdown summary of what it added to the catalog."""
+    """A table of this run's meetings and a markdown summary of what it added to the catalog;
+    with `timeline` (one-meeting runs only), the meeting's timeline image when it has speech.
+    Batches never draw one per meeting: reading four tables and storing an image per meeting
+    would be most of a batch's per-meeting budget (docs/benchmarks.md, "Fleet")."""
     rows = [r.model_dump(mode="json") for r in results]
     await acreate_table_artifact(
         table=artifact_rows(results), key=key, description=artifact_caption(results)
     )
+    one = results[0] if len(results) == 1 else None
+    if timeline and one is not None and one.bot_id and one.outcome is not Outcome.IN_PROGRESS:
+        await _write_timeline(one.bot_id, catalog_root)
     try:
         bots, people = await asyncio.to_thread(
             report.catalog_rows,
@@ -243,3 +252,27 @@ async def write_artifacts(
         markdown=markdown,
         description="What this run added to the catalog, and what went wrong.",
     )
+
+
+async def _write_timeline(bot_id: str, catalog_root: Root) -> None:
+    """The meeting's timeline as an image artifact (`catalog.timeline_svg`); none without
+    speech turns (a denied bot, a meeting without a speaker timeline)."""
+    try:  # reading and drawing block (~1 s for a 4-hour meeting): off the event loop
+        markdown = await asyncio.to_thread(_timeline_markdown, bot_id, catalog_root)
+    except Exception as exc:  # noqa: BLE001 - a picture must never fail a finished capture
+        get_run_logger().warning("Could not draw the meeting's timeline: %s", redact(str(exc)))
+        return
+    if markdown is None:
+        return
+    await acreate_markdown_artifact(
+        key="meeting-timeline",
+        markdown=markdown,
+        description="Who spoke when, over whom, and where the transcript's labels disagree.",
+    )
+
+
+def _timeline_markdown(bot_id: str, catalog_root: Root) -> str | None:
+    try:
+        return timeline_markdown(read_timeline(catalog_root, bot_id))
+    except TimelineUnavailableError:
+        return None

@@ -1,7 +1,7 @@
 """`meetstream-catalog`: the command line, its parser and dispatch.
 
 Each subcommand lives in its own module (`capture_commands`, `transcribe_command`,
-`catalog_commands`, `export`,
+`report_command`, `catalog_commands`, `export`,
 the simulator's and the webhook receiver's `server`) and imports what it needs lazily, so
 `meetstream-catalog simulator` starts without paying for Prefect's import.
 """
@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
         capture_commands,
         catalog_commands,
         export,
+        report_command,
         transcribe_command,
     )
     from meetstream_catalog.cli.options import catalog_root_argument
@@ -64,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
 
     capture_commands.add_parsers(sub)
     transcribe_command.add_parser(sub)
+    report_command.add_parser(sub)
 
     example = sub.add_parser(
         "example-meetings",
