@@ -17,6 +17,8 @@ import pytest
 from prefect.blocks.system import Secret
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
     DeploymentFilter,
     DeploymentFilterId,
     FlowRunFilter,
@@ -183,6 +185,13 @@ async def test_the_scheduler_creates_runs_and_a_worker_captures_the_due_meeting(
     assert mine.outcome.tolist() == ["captured"]
     assert "Later" not in set(bots.bot_name)
     assert stack.scheduled in {b["meeting_url"] for b in simulator_bots(stack)}
+    # The page of the scheduled run that captured it has the table (its meetings ran in a
+    # subflow); a run with no meeting due has none.
+    [(caption, rows)] = [a for r in done for a in await run_artifacts(r.id, "scheduled-capture")]
+    assert [(row["meeting"], row["outcome"]) for row in rows] == [
+        (stack.scheduled.split("?")[0], "captured")
+    ]
+    assert caption.startswith("1 meeting(s): 1 captured.")
 
 
 async def _wait_for_runs(
@@ -199,6 +208,19 @@ async def _wait_for_runs(
         if time.monotonic() > deadline:
             raise AssertionError("no matching run of the scheduled deployment in time")
         await asyncio.sleep(1)
+
+
+async def run_artifacts(run_id: UUID, key: str) -> list[tuple[str, Any]]:
+    """(description, table rows) of the run's artifacts of this key."""
+    async with get_client() as client:
+        found = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        )
+    return [
+        (a.description or "", json.loads(a.data) if isinstance(a.data, str) else a.data)
+        for a in found
+        if a.key == key
+    ]
 
 
 def simulator_bots(stack: Stack) -> list[dict[str, Any]]:
@@ -266,6 +288,10 @@ async def test_a_scheduled_run_with_fan_out_starts_one_capture_run_per_due_meeti
 
     for child in children:
         assert_completed(child, stack)
+    # The scheduled run's own page lists each due meeting with the child run it went to.
+    [(_, submitted)] = await run_artifacts(parent.id, "fan-out")
+    assert sorted(row["meeting"] for row in submitted) == sorted(stack.fanout)
+    assert {row["flow_run_id"] for row in submitted} == {str(c.id) for c in children}
     bots = catalog(stack, "bots")
     assert {"Fan A", "Fan B"} <= set(bots.bot_name)
     assert "Later" not in set(bots.bot_name)
