@@ -14,6 +14,8 @@ from contextvars import ContextVar
 
 from prefect import get_run_logger
 
+from meetstream_catalog.meetstream.bot import BotState
+
 PROGRESS = logging.getLogger("meetstream.progress")
 
 # Set for the meetings of a many-meeting run (`flows.meeting.capture_in_batch`): their
@@ -55,13 +57,19 @@ class StatusReport:
             return
         self.status, self.reported = status, now
         elapsed = now - self.started
+        if BotState.parse(status).has_left:
+            what = "it has left: archiving starts now"
+        else:
+            what = "archiving starts when it leaves; gives up in " + duration(
+                max(0.0, self.deadline - elapsed)
+            )
         progress(
-            "Bot %s: %s%s (%s elapsed; archiving starts when it leaves; gives up in %s)",
+            "Bot %s: %s%s (%s elapsed; %s)",
             self.bot_id,
             "still " if same else "",
             status or "status unknown",
             duration(elapsed),
-            duration(max(0.0, self.deadline - elapsed)),
+            what,
             bot_id=self.bot_id,
             detail=same,  # a change is always logged; in a batch a heartbeat only at DEBUG
         )

@@ -33,7 +33,7 @@ def test_changes_are_reported_once_and_silence_gets_a_heartbeat_every_five_minut
         "gives up in 54m39s)",
         "Bot b1: still InMeeting (10m22s elapsed; archiving starts when it leaves; "
         "gives up in 49m38s)",
-        "Bot b1: Stopped (10m40s elapsed; archiving starts when it leaves; gives up in 49m20s)",
+        "Bot b1: Stopped (10m40s elapsed; it has left: archiving starts now)",
     ]
 
 
