@@ -52,6 +52,7 @@ def test_the_cookbook_has_every_question_the_data_team_asks() -> None:
         "Speakers beyond the 16-stream cap",
         "Everything one person said about a topic",
         "Words per minute per participant",
+        "Talk-over in the transcript: who talked over whom, and what was said",
         "How utterances were attributed, and provider labels that disagreed",
         "Transcripts that failed or never arrived",
     ]
@@ -199,6 +200,21 @@ def test_words_per_minute(demo_catalog: str) -> None:
     assert len({r["device_id"] for r in alex}) == 2  # namesakes are two rows
     teams = {r["participant_name"] for r in rates if r["platform"] == "teams"}
     assert teams == {"Olivia Brown", "Noah Wilson", "Emma Davis"}
+
+
+def test_talk_over_in_the_transcript(demo_catalog: str) -> None:
+    over = rows(
+        QUERIES["Talk-over in the transcript: who talked over whom, and what was said"],
+        demo_catalog,
+    )
+    meet = [r for r in over if r["meeting"] == "https://meet.google.com/abc-defg-hij"]
+    assert [(r["speaking"], r["talked_over_by"], r["at_seconds"]) for r in meet] == [
+        ("Alex Kim", "Alex Kim", 140.0)  # namesakes, told apart by device
+    ]
+    assert len(over) == 17
+    assert all(r["overlap_seconds"] > 0 and r["said"] and r["was_saying"] for r in over)
+    zoom = [r for r in over if r["meeting"] == "https://zoom.us/j/1000000018"]
+    assert len({r["at_seconds"] for r in zoom}) == 16  # the timeline's 16 interruptions
 
 
 def test_attribution_and_label_disagreements(demo_catalog: str) -> None:
