@@ -26,6 +26,7 @@ from meetstream_catalog.roots import Root
 from meetstream_catalog.settings import TOKEN_KEY_BLOCK, Settings
 
 SECRET_BLOCK = "meetstream-api-key"  # noqa: S105 - a block name, not a secret
+MEETINGS_URL_BLOCK = "meetstream-meetings-url"
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,12 @@ async def _refuse_run_roots() -> None:
 async def with_secret_key(settings: Settings) -> Settings:
     """`settings` with the API key from the Secret block if the environment has none, and,
     once a receiver is configured, the callback token key likewise."""
-    update = {}
+    update: dict[str, object] = {}
     if settings.api_key is None and (key := await _block(SECRET_BLOCK)) is not None:
         update["api_key"] = key
+    # A calendar feed's secret address reads the whole calendar: kept in a Secret block.
+    if settings.meetings_url is None and (feed := await _block(MEETINGS_URL_BLOCK)) is not None:
+        update["meetings_url"] = feed.get_secret_value()
     wants_token_key = settings.webhook_url and settings.webhook_token_key is None
     if wants_token_key and (token_key := await _block(TOKEN_KEY_BLOCK)) is not None:
         update["webhook_token_key"] = token_key
