@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,8 +26,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from meetstream_catalog.simulator import manifests, transcripts
+from meetstream_catalog.simulator import account, manifests, transcripts
 from meetstream_catalog.simulator.admin import admin_routes, pump
+from meetstream_catalog.simulator.calendar_feed import example_calendar
 from meetstream_catalog.simulator.downloads import media
 from meetstream_catalog.simulator.faults import FaultRule
 from meetstream_catalog.simulator.media import list_files
@@ -250,6 +252,8 @@ def _api_routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = [
         Route("/bots/create_bot", api("create_bot", create_bot), methods=["POST"]),
         Route("/bots/create_agent", api("create_bot", create_bot), methods=["POST"]),
+        Route("/bots", api("list_bots", account.list_bots)),
+        Route("/calendar/scheduled_bots", api("list_scheduled_bots", account.list_scheduled_bots)),
         Route(f"{bot}/status", api("status", _bot_handler(_status))),
         Route(f"{bot}/detail", api("detail", _bot_handler(_detail))),
         Route(f"{bot}/remove_bot", api("remove_bot", _bot_handler(_remove))),
@@ -263,6 +267,12 @@ def _api_routes() -> list[BaseRoute]:
     ]
     routes += [Route(f"{bot}/{path}", api(path, _media_handler(kind))) for path, kind in views]
     return routes
+
+
+async def _example_feed(request: Request) -> Response:
+    """An example calendar feed of the demo meetings from the next window (no key needed)."""
+    now = dt.datetime.fromtimestamp(_state(request).config.wall_clock(), dt.UTC)
+    return Response(example_calendar(now), media_type="text/calendar")
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -294,6 +304,7 @@ def create_app(config: SimulatorConfig) -> Starlette:
     routes: list[BaseRoute] = [
         Mount("/api/v1", routes=api_routes),
         Route("/media/{bot_id}/{kind}/{filename}", media, methods=["GET", "HEAD"]),
+        Route("/example/meetings.ics", _example_feed),
         Mount("/_simulator", routes=admin_routes()),
         *api_routes,
     ]
