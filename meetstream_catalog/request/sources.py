@@ -35,6 +35,7 @@ __all__ = ["ListedMeeting", "Listing", "meetings_between", "source_name"]
 
 _ICS_SUFFIXES = ("ics", "ical", "ifb", "icalendar")
 _FETCH_TIMEOUT_SECONDS = 30.0
+_REDIRECTS = 5
 
 
 @dataclass(frozen=True)
@@ -111,18 +112,33 @@ def _is_calendar(url: str, content_type: str, data: bytes) -> bool:
     return data.lstrip(b"\xef\xbb\xbf \t\r\n")[:15].upper() == b"BEGIN:VCALENDAR"
 
 
+def _get(url: str) -> httpx.Response:
+    """GET `url`, following up to `_REDIRECTS` redirects, through httpx's transport: its
+    client logs every request line with the URL's path, which is the credential here."""
+    timeout = httpx.Timeout(_FETCH_TIMEOUT_SECONDS).as_dict()
+    with httpx.HTTPTransport(retries=1) as transport:
+        for _ in range(_REDIRECTS + 1):
+            request = httpx.Request("GET", url, extensions={"timeout": timeout})
+            response = transport.handle_request(request)
+            response.read()
+            location = response.headers.get("location")
+            if not (response.is_redirect and location):
+                return response
+            url = str(request.url.join(location))
+    return response  # still a redirect: refused by the caller
+
+
 def _fetch(url: str, options: dict[str, object]) -> tuple[bytes, str]:
     """The list's bytes and, from an http(s) server, its content type (lower case)."""
     name = source_name(url)
     if url.strip().lower().startswith(("http://", "https://")):
         try:
-            with httpx.Client(timeout=_FETCH_TIMEOUT_SECONDS, follow_redirects=True) as http:
-                response = http.get(url.strip())
+            response = _get(url.strip())
         except httpx.HTTPError as exc:  # its text repeats the URL: only the kind is shown
             raise MeetingListError(
                 f"Meeting list {name} is unreachable ({type(exc).__name__})"
             ) from None
-        if response.status_code >= 400:
+        if response.status_code >= 400 or response.is_redirect:
             raise MeetingListError(
                 f"Meeting list {name} answered HTTP {response.status_code}: check "
                 "MEETSTREAM_MEETINGS_URL (a calendar's secret address changes when it is reset)"

@@ -8,6 +8,7 @@ import datetime as dt
 import functools
 import http.server
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,10 +80,16 @@ def http_root(feed: Path) -> Iterator[str]:
 
 
 def test_an_http_feed_lists_the_same_and_never_shows_its_path(
-    http_root: str, feed: Path, capsys: pytest.CaptureFixture[str]
+    http_root: str,
+    feed: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     from_disk = listed(capsys, str(feed), *WINDOW)
+    caplog.set_level(logging.DEBUG)
     rows = listed(capsys, f"{http_root}/{SECRET_DIR}/basic.ics", *WINDOW)
+    assert caplog.records  # httpcore's own debug lines: none of them names the path
+    assert not [r for r in caplog.records if SECRET_DIR in r.getMessage()]
     assert [r["uid"] for r in rows] == [r["uid"] for r in from_disk]
     assert {r["source"] for r in rows} == {"http://127.0.0.1/…"}
     # An unreachable one: one line, no secret.
