@@ -1,6 +1,6 @@
 """The account's bots as MeetStream lists them: `GET /bots` and `GET /calendar/scheduled_bots`.
 
-Both are paged (docs/meetstream-api.md, section 12): a page holds `bots` (or
+Both are paged (docs/meetstream-api.md, section 11): a page holds `bots` (or
 `scheduled_bots`, `results`, `data`), `hasNextPage` and `nextCursor`, and the next page is
 asked for with `?cursor=`. Only the list's existence and paths are confirmed (the official
 SDK); the page and item shapes are inferred, so every documented or likely variant is

@@ -4,7 +4,7 @@ Every bot of the account is listed, whoever created it (this product, the scenar
 `account_bots`, a test calling create_bot directly), in creation order, `page_size` a page
 (`SimulatorConfig.page_size`). The scheduled list is the bots whose join time has not come
 yet (status `Scheduled`), so it always agrees with `/bots` and `/status`. Shapes (inferred,
-docs/meetstream-api.md section 12): `{"bots" | "scheduled_bots": [...], "hasNextPage",
+docs/meetstream-api.md section 11): `{"bots" | "scheduled_bots": [...], "hasNextPage",
 "nextCursor"}`; the next page is `?cursor=<nextCursor>`, an opaque offset here.
 """
 
