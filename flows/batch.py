@@ -68,8 +68,9 @@ async def capture_scheduled(
     url = meetings_url or settings.meetings_url
     if not url:
         raise meeting_list.MeetingListError(
-            "No meeting list: set MEETSTREAM_MEETINGS_URL on the worker (or the "
-            f"deployment's meetings_url parameter). {meeting_list.COLUMNS_HELP}"
+            "No meeting list: set MEETSTREAM_MEETINGS_URL on the worker (a calendar feed's "
+            "secret address: the Secret block 'meetstream-meetings-url'), or the "
+            f"deployment's meetings_url parameter. {meeting_list.COLUMNS_HELP}"
         )
     start = as_utc(now or flow_run.get_scheduled_start_time() or dt.datetime.now(dt.UTC))
     end = start + dt.timedelta(minutes=window_minutes)

@@ -2,7 +2,8 @@
 
 Calendars put the link in different places: Google in `X-GOOGLE-CONFERENCE` (and the
 description), Outlook in `X-MICROSOFT-SKYPETEAMSMEETINGURL` (Teams) or
-`X-MICROSOFT-ONLINEMEETINGEXTERNALLINK`, many people in `LOCATION`, `URL` or the
+`X-MICROSOFT-ONLINEMEETINGEXTERNALLINK` (and, for a Teams invite with an empty plain
+description, the HTML one, `X-ALT-DESC`), many people in `LOCATION`, `URL` or the
 description's text. The trap guarded here is the first URL of a description: it is often a
 help page, a dial-in page or a tracking redirect. A link counts only when its host is a
 meeting platform's (`links.platform_from_link`: Zoom with vanity subdomains such as
@@ -11,6 +12,7 @@ acme.zoom.us, Google Meet, Teams), and the dedicated properties are read before 
 
 from __future__ import annotations
 
+import html
 import re
 
 from icalendar import Component
@@ -30,6 +32,8 @@ LINK_PROPERTIES = (
     "URL",
     "LOCATION",
     "DESCRIPTION",
+    # Outlook's HTML description: a Teams invite may leave the plain one empty.
+    "X-ALT-DESC",
 )
 # An http(s) URL in free text, up to whitespace or the brackets and quotes text wraps it in
 # (Outlook writes `<https://teams.microsoft.com/...>` in its descriptions).
@@ -40,7 +44,8 @@ _TRAILING = ".,;:!"
 def find_link(event: Component) -> str | None:
     """The event's meeting link (passcode included, as written), or None without one."""
     for name in LINK_PROPERTIES:
-        for value in _values(event.get(name)):
+        for text in _values(event.get(name)):
+            value = html.unescape(text) if name == "X-ALT-DESC" else text  # `&amp;` in a query
             for candidate in _URL.findall(value):
                 link = str(candidate).rstrip(_TRAILING)
                 if platform_from_link(link) is not None:

@@ -103,6 +103,18 @@ def test_the_meeting_link_is_found_in_each_property_and_platform(
     assert meeting.request.link() == value.split("<")[-1].rstrip(">.").split(" ")[-1]
 
 
+def test_outlook_windows_zones_and_an_html_description_are_read(tmp_path: Path) -> None:
+    href = "https://acme.zoom.us/j/42?pwd=a&amp;uname=b"
+    outlook = event(
+        "outlook",
+        "DTSTART;TZID=Pacific Standard Time:20261207T093000",
+        X_ALT_DESC=f'<html><a href="{href}">Join</a></html>',
+    )
+    [meeting] = listing(tmp_path, outlook).meetings
+    assert meeting.row()["start"] == "2026-12-07T17:30:00+00:00"
+    assert meeting.request.link() == "https://acme.zoom.us/j/42?pwd=a&uname=b"
+
+
 def test_a_conference_property_wins_over_a_help_link_in_the_description(tmp_path: Path) -> None:
     ev = event(
         "e1",
