@@ -4,12 +4,14 @@ recorded in progress (in a meeting, or scheduled by a calendar)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from flows.collect import collect_pending
 from flows.reconcile import reconcile_account
 from meetstream_catalog import catalog
 from meetstream_catalog.catalog import pending
@@ -88,3 +90,20 @@ async def test_reconcile_collects_foreign_bots_and_leaves_live_ones_in_progress(
     # A second run finds nothing new: every bot of the account is in the catalog.
     assert await reconcile_account() == []
     assert len(catalog.read_table("bots", root)) == FINISHED + 3
+    # Once the directly created bot has left, collect-pending collects it, still 'account'.
+    await _until_left(api, direct.json()["bot_id"])
+    [collected] = await collect_pending()
+    assert collected.bot_id == direct.json()["bot_id"]
+    bots = catalog.read_table("bots", root).set_index("bot_id")
+    row = bots.loc[collected.bot_id]
+    assert row["outcome"] != "in_progress"
+    assert row["source"] == "account"
+
+
+async def _until_left(api: str, bot_id: str) -> None:
+    async with MeetStreamClient(api_key=DEMO_API_KEY, base_url=api) as client:
+        for _ in range(600):
+            if (await client.get_status(bot_id)).state.has_left:
+                return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"bot {bot_id} never left its meeting")
