@@ -113,6 +113,8 @@ def expand(
 ) -> Expansion:
     """Every occurrence whose start is in [start, end), as a meeting request."""
     floating = _zone(rules.floating_zone)
+    for setting, pattern in (("INCLUDE", rules.title_include), ("EXCLUDE", rules.title_exclude)):
+        _check_pattern(f"MEETSTREAM_CALENDAR_TITLE_{setting}", pattern)
     series = _series_uids(calendar)
     start, end = as_utc(start), as_utc(end)
     # Widened by a day each way: floating times are compared after conversion below.
@@ -230,9 +232,16 @@ def _zone(name: str) -> dt.tzinfo:
         return dt.UTC if name.upper() == "UTC" else zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise CalendarError(
-            f"MEETSTREAM_CALENDAR_FLOATING_TIMEZONE {name!r} is not a time zone "
-            "(use an IANA name such as Europe/Berlin, or UTC)"
+            f"cannot be read: MEETSTREAM_CALENDAR_FLOATING_TIMEZONE {name!r} is not a time "
+            "zone (use an IANA name such as Europe/Berlin, or UTC)"
         ) from None
+
+
+def _check_pattern(setting: str, pattern: str | None) -> None:
+    try:
+        re.compile(pattern or "")
+    except re.error as exc:
+        raise CalendarError(f"cannot be filtered: {setting} is not a valid regex ({exc})") from None
 
 
 def _values(prop: object) -> list[object]:

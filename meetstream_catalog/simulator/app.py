@@ -28,7 +28,6 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from meetstream_catalog.simulator import account, manifests, transcripts
 from meetstream_catalog.simulator.admin import admin_routes, pump
-from meetstream_catalog.simulator.calendar_feed import example_calendar
 from meetstream_catalog.simulator.downloads import media
 from meetstream_catalog.simulator.faults import FaultRule
 from meetstream_catalog.simulator.media import list_files
@@ -271,6 +270,8 @@ def _api_routes() -> list[BaseRoute]:
 
 async def _example_feed(request: Request) -> Response:
     """An example calendar feed of the demo meetings from the next window (no key needed)."""
+    from meetstream_catalog.simulator.calendar_feed import example_calendar  # icalendar: lazily
+
     now = dt.datetime.fromtimestamp(_state(request).config.wall_clock(), dt.UTC)
     return Response(example_calendar(now), media_type="text/calendar")
 

@@ -4,6 +4,7 @@ rules, and one key per occurrence that a moved occurrence keeps."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -268,6 +269,26 @@ def test_include_and_exclude_rules(tmp_path: Path) -> None:
     assert [m.uid for m in listing(tmp_path, *events, rules=rules).meetings] == ["a"]
     crowd = CalendarRules(min_attendees=1)
     assert [m.uid for m in listing(tmp_path, *events, rules=crowd, name="b.ics").meetings] == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("rules", "problem"),
+    [
+        (
+            CalendarRules(title_include="(unclosed"),
+            "MEETSTREAM_CALENDAR_TITLE_INCLUDE is not a valid regex",
+        ),
+        (
+            CalendarRules(floating_zone="Mars/Olympus"),
+            "MEETSTREAM_CALENDAR_FLOATING_TIMEZONE 'Mars/Olympus'",
+        ),
+    ],
+)
+def test_a_bad_setting_fails_in_one_line_naming_it(
+    tmp_path: Path, rules: CalendarRules, problem: str
+) -> None:
+    with pytest.raises(MeetingListError, match=re.escape(problem)):
+        listing(tmp_path, event("a", LOCATION=ZOOM), rules=rules)
 
 
 def test_rules_come_from_the_calendar_settings() -> None:
