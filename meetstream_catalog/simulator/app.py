@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import json
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from meetstream_catalog.simulator import account, manifests, transcripts
+from meetstream_catalog.simulator import account, calendar_feed, manifests, transcripts
 from meetstream_catalog.simulator.admin import admin_routes, pump
 from meetstream_catalog.simulator.downloads import media
 from meetstream_catalog.simulator.faults import FaultRule
@@ -268,14 +267,6 @@ def _api_routes() -> list[BaseRoute]:
     return routes
 
 
-async def _example_feed(request: Request) -> Response:
-    """An example calendar feed of the demo meetings from the next window (no key needed)."""
-    from meetstream_catalog.simulator.calendar_feed import example_calendar  # icalendar: lazily
-
-    now = dt.datetime.fromtimestamp(_state(request).config.wall_clock(), dt.UTC)
-    return Response(example_calendar(now), media_type="text/calendar")
-
-
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     return JSONResponse({"message": "Not found." if status == 404 else str(exc)}, status)
@@ -305,7 +296,7 @@ def create_app(config: SimulatorConfig) -> Starlette:
     routes: list[BaseRoute] = [
         Mount("/api/v1", routes=api_routes),
         Route("/media/{bot_id}/{kind}/{filename}", media, methods=["GET", "HEAD"]),
-        Route("/example/meetings.ics", _example_feed),
+        Route("/example/meetings.ics", calendar_feed.example_feed),
         Mount("/_simulator", routes=admin_routes()),
         *api_routes,
     ]

@@ -11,19 +11,32 @@ cancelled event, each starting in one of the next scheduled windows.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
-from icalendar import Calendar, Event
+from starlette.requests import Request
+from starlette.responses import Response
 
-__all__ = ["example_calendar"]
+if TYPE_CHECKING:
+    from icalendar import Event
+
+__all__ = ["example_calendar", "example_feed"]
 
 ZOOM = "https://zoom.us/j/1000000001?pwd=demo"
 MEET = "https://meet.google.com/abc-defg-hij"
 TEAMS = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_demo%40thread.v2/0"
 
 
+async def example_feed(request: Request) -> Response:
+    """`GET /example/meetings.ics` (no key): the feed from the simulated wall clock's now."""
+    now = dt.datetime.fromtimestamp(request.app.state.sim.config.wall_clock(), dt.UTC)
+    return Response(example_calendar(now), media_type="text/calendar")
+
+
 def example_calendar(now: dt.datetime, *, window_minutes: int = 15) -> bytes:
     """The feed's bytes: each meeting's first occurrence joins 1 minute into one of the next
     windows after `now` (aware)."""
+    from icalendar import Calendar  # lazily: the simulator starts without it
+
     window = dt.timedelta(minutes=window_minutes)
     now = now.astimezone(dt.UTC).replace(second=0, microsecond=0)
     first = now - dt.timedelta(minutes=now.minute % window_minutes) + window
@@ -55,7 +68,9 @@ def example_calendar(now: dt.datetime, *, window_minutes: int = 15) -> bytes:
 
 
 def _event(uid: str, title: str, start: dt.datetime, **text: str) -> Event:
-    event = Event()
+    import icalendar
+
+    event = icalendar.Event()
     event.add("UID", uid)
     event.add("SUMMARY", title)
     event.add("DTSTAMP", start)

@@ -347,3 +347,23 @@ def test_content_is_recognised_without_an_ics_name(tmp_path: Path) -> None:
     path.write_text("\ufeff" + feed(event("a", LOCATION=ZOOM)))
     [meeting] = meetings_between(str(path), start=START, end=END, rules=CalendarRules()).meetings
     assert meeting.uid == "a"
+
+
+async def test_the_simulator_serves_an_example_feed_the_batch_can_read(tmp_path: Path) -> None:
+    import httpx
+
+    from meetstream_catalog.simulator.app import create_app
+    from meetstream_catalog.simulator.state import SimulatorConfig
+
+    wall = START.timestamp()
+    app = create_app(SimulatorConfig(wall_clock=lambda: wall))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as c:
+        answer = await c.get("/example/meetings.ics")
+    assert answer.headers["content-type"].startswith("text/calendar")
+    path = tmp_path / "example"  # no .ics: told by its first line
+    path.write_bytes(answer.content)
+    hour = meetings_between(
+        str(path), start=START, end=START + dt.timedelta(hours=2), rules=CalendarRules()
+    )
+    assert [m.row()["platform"] for m in hour.meetings] == ["zoom", "google_meet", "teams"]
+    assert hour.skipped["cancelled"] == 1
