@@ -37,6 +37,7 @@ from meetstream_catalog.request.calendar import CalendarRules
 from meetstream_catalog.request.meeting import OptionalTime
 from meetstream_catalog.roots import Root
 from tasks.settings import LINK_SECRET
+from tasks.settings import meetings_url as meetings_url_setting
 
 SINGLE_MEETING_DEPLOYMENT = "capture-meeting/capture-meeting"
 MEETINGS_DEPLOYMENT = "capture-meetings/capture-meetings"
@@ -65,7 +66,7 @@ async def capture_scheduled(
         raise ValueError(f"meetings_per_run must be at least 1, not {meetings_per_run}")
     logger = get_run_logger()
     settings = (await tasks.load_settings()).settings
-    url = meetings_url or settings.meetings_url
+    url = meetings_url or await meetings_url_setting(settings)
     if not url:
         raise meeting_list.MeetingListError(
             "No meeting list: set MEETSTREAM_MEETINGS_URL on the worker (a calendar feed's "

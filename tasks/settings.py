@@ -89,16 +89,23 @@ async def _refuse_run_roots() -> None:
 async def with_secret_key(settings: Settings) -> Settings:
     """`settings` with the API key from the Secret block if the environment has none, and,
     once a receiver is configured, the callback token key likewise."""
-    update: dict[str, object] = {}
+    update = {}
     if settings.api_key is None and (key := await _block(SECRET_BLOCK)) is not None:
         update["api_key"] = key
-    # A calendar feed's secret address reads the whole calendar: kept in a Secret block.
-    if settings.meetings_url is None and (feed := await _block(MEETINGS_URL_BLOCK)) is not None:
-        update["meetings_url"] = feed.get_secret_value()
     wants_token_key = settings.webhook_url and settings.webhook_token_key is None
     if wants_token_key and (token_key := await _block(TOKEN_KEY_BLOCK)) is not None:
         update["webhook_token_key"] = token_key
     return settings.model_copy(update=update) if update else settings
+
+
+async def meetings_url(settings: Settings) -> str | None:
+    """The scheduled batch's list: MEETSTREAM_MEETINGS_URL, else the Secret block
+    `meetstream-meetings-url` (a calendar feed's secret address reads the whole calendar:
+    a credential, kept encrypted). Asked for by the batch only: one API call."""
+    if settings.meetings_url:
+        return settings.meetings_url
+    feed = await _block(MEETINGS_URL_BLOCK)
+    return feed.get_secret_value() if feed is not None else None
 
 
 async def _block(name: str) -> SecretStr | None:

@@ -367,3 +367,25 @@ async def test_the_simulator_serves_an_example_feed_the_batch_can_read(tmp_path:
     )
     assert [m.row()["platform"] for m in hour.meetings] == ["zoom", "google_meet", "teams"]
     assert hour.skipped["cancelled"] == 1
+
+
+async def test_the_batch_reads_a_feed_address_from_its_secret_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import SecretStr
+
+    from tasks import settings as run_settings
+
+    asked: list[str] = []
+
+    async def block(name: str) -> SecretStr | None:
+        asked.append(name)
+        return SecretStr("https://calendar.google.com/calendar/ical/x/private-y/basic.ics")
+
+    monkeypatch.setattr(run_settings, "_block", block)
+    url = await run_settings.meetings_url(Settings())
+    assert url is not None
+    assert url.endswith("/basic.ics")
+    assert asked == ["meetstream-meetings-url"]
+    assert await run_settings.meetings_url(Settings(meetings_url="list.csv")) == "list.csv"
+    assert asked == ["meetstream-meetings-url"]  # the environment wins, no API call
