@@ -26,10 +26,18 @@ import tasks
 from flows.capture import capture_meetings
 from flows.form import titled
 from flows.meeting import artifact_caption, artifact_rows
-from meetstream_catalog.request import MeetingRequest, as_utc, idempotency_key, meeting_list
+from meetstream_catalog.request import (
+    MeetingRequest,
+    as_utc,
+    idempotency_key,
+    meeting_list,
+    sources,
+)
+from meetstream_catalog.request.calendar import CalendarRules
 from meetstream_catalog.request.meeting import OptionalTime
 from meetstream_catalog.roots import Root
 from tasks.settings import LINK_SECRET
+from tasks.settings import meetings_url as meetings_url_setting
 
 SINGLE_MEETING_DEPLOYMENT = "capture-meeting/capture-meeting"
 MEETINGS_DEPLOYMENT = "capture-meetings/capture-meetings"
@@ -46,7 +54,10 @@ async def capture_scheduled(
 ) -> list[dict[str, Any]]:
     """Capture every listed meeting whose join time falls in the next window.
 
-    `meetings_url` defaults to the worker's MEETSTREAM_MEETINGS_URL; `now` to the run's
+    The list is a table (CSV, JSON, Parquet) or an iCalendar feed, whose recurring events
+    are expanded over the window (`meetstream_catalog.request.sources`). `meetings_url`
+    defaults to the worker's MEETSTREAM_MEETINGS_URL (or the Secret block
+    `meetstream-meetings-url`: a calendar's address is a credential); `now` to the run's
     scheduled start time (a late run must not leave a gap between consecutive windows).
     With `fan_out`, the meetings are submitted as runs of their own, `meetings_per_run`
     meetings per run, for the pool's workers to share.
@@ -55,25 +66,32 @@ async def capture_scheduled(
         raise ValueError(f"meetings_per_run must be at least 1, not {meetings_per_run}")
     logger = get_run_logger()
     settings = (await tasks.load_settings()).settings
-    url = meetings_url or settings.meetings_url
+    url = meetings_url or await meetings_url_setting(settings)
     if not url:
         raise meeting_list.MeetingListError(
-            "No meeting list: set MEETSTREAM_MEETINGS_URL on the worker (or the "
-            f"deployment's meetings_url parameter). {meeting_list.COLUMNS_HELP}"
+            "No meeting list: set MEETSTREAM_MEETINGS_URL on the worker (a calendar feed's "
+            "secret address: the Secret block 'meetstream-meetings-url'), or the "
+            f"deployment's meetings_url parameter. {meeting_list.COLUMNS_HELP}"
         )
-    requests = await asyncio.to_thread(
-        meeting_list.read_meeting_list,
+    start = as_utc(now or flow_run.get_scheduled_start_time() or dt.datetime.now(dt.UTC))
+    end = start + dt.timedelta(minutes=window_minutes)
+    listing = await asyncio.to_thread(
+        sources.meetings_between,
         url,
+        start=start,
+        end=end,
+        rules=CalendarRules.of(settings),
         storage_options=Root.at(url, s3_endpoint_url=settings.s3_endpoint_url).options,
     )
-    start = as_utc(now or flow_run.get_scheduled_start_time() or dt.datetime.now(dt.UTC))
-    due = meeting_list.due(requests, now=start, window=dt.timedelta(minutes=window_minutes))
+    due = listing.requests
+    skipped = ", ".join(f"{n} {why}" for why, n in sorted(listing.skipped.items()))
     logger.info(
-        "%d of %d listed meetings join between %s and %s",
+        "%d of %d listed meetings join between %s and %s%s",
         len(due),
-        len(requests),
+        listing.listed,
         start.strftime("%H:%M"),
-        (start + dt.timedelta(minutes=window_minutes)).strftime("%H:%M UTC"),
+        end.strftime("%H:%M UTC"),
+        f" (skipped: {skipped})" if skipped else "",
     )
     if not due:
         return []

@@ -190,4 +190,5 @@ def _bot_job(known: pending.PendingBot | None, run: RunSettings) -> CaptureJob:
         leave_deadline_seconds=leave_deadline_seconds(None),
         custom_attributes=known.custom_attributes if known else {},
         run_id=str(flow_run.get_id()),
+        source=known.source if known else None,
     )

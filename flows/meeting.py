@@ -77,7 +77,7 @@ class Board:
     def __init__(self, jobs: Sequence[CaptureJob], key: str) -> None:
         self.key = key
         self.rows = {  # by the job's key: two meetings may share a link
-            job.key: CaptureResult(meeting=job.meeting_link, outcome=Outcome.IN_PROGRESS)
+            _row_key(job): CaptureResult(meeting=job.meeting_link, outcome=Outcome.IN_PROGRESS)
             for job in jobs
         }
         self.published = -self.EVERY_SECONDS
@@ -90,9 +90,15 @@ class Board:
         )
 
     async def record(self, job: CaptureJob, result: CaptureResult) -> None:
-        self.rows[job.key] = result
+        self.rows[_row_key(job)] = result
         if time.monotonic() - self.published >= self.EVERY_SECONDS:
             await self.publish()
+
+
+def _row_key(job: CaptureJob) -> str:
+    """A board row's key: the job's idempotency key, or (a bot collected by id, which has
+    none) the job itself."""
+    return job.key or f"job-{id(job)}"
 
 
 async def capture_in_batch(

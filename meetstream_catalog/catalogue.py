@@ -96,6 +96,7 @@ def catalogue(job: CaptureJob, bot_id: str, left: BotLeft, archived: Archived) -
         participants=participants,
         custom_attributes=job.custom_attributes,
         run_id=job.run_id,
+        source=job.source,
         speaker_timeline=manifests.timeline_status,
         speech_turns=len(turn_rows) if manifests.timeline is not None else None,
         missing_files=archived.missing,
@@ -207,6 +208,7 @@ def _request_record(
         custom_attributes=job.custom_attributes,
         run_id=job.run_id,
         expected_end_at=expected_end_at,
+        source=job.source,
     )
 
 

@@ -53,6 +53,7 @@ class CaptureJob:
     custom_attributes: dict[str, str] = field(default_factory=dict)
     run_id: str | None = None
     callback_url: str | None = None  # webhook mode: MeetStream calls the receiver here
+    source: str | None = None  # `bots.source`: 'account' for a bot found by reconciliation
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     @classmethod

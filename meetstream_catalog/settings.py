@@ -52,7 +52,33 @@ class Settings(BaseSettings):
     )
     meetings_url: str | None = Field(
         default=None,
-        description="The scheduled batch's meeting list: a CSV/JSON/JSONL/Parquet path or URL.",
+        description="The scheduled batch's meeting list: a CSV/JSON/JSONL/Parquet file or an "
+        "iCalendar feed (.ics), as a path, http(s):// or s3:// URL.",
+    )
+    # Issue 22: which events of an iCalendar meeting list are meetings to capture.
+    calendar_owner: str | None = Field(
+        default=None,
+        description="The calendar owner's email address: events they declined are skipped.",
+    )
+    calendar_floating_timezone: str = Field(
+        default="UTC",
+        description="The IANA time zone of a feed's floating times (no TZID), e.g. Europe/Berlin.",
+    )
+    calendar_skip_transparent: bool = Field(
+        default=True, description="Skip events marked free (TRANSP:TRANSPARENT)."
+    )
+    calendar_title_include: str | None = Field(
+        default=None, description="Only events whose title matches this regex (any case)."
+    )
+    calendar_title_exclude: str | None = Field(
+        default=None, description="Skip events whose title matches this regex (any case)."
+    )
+    calendar_organizer_domains: str | None = Field(
+        default=None,
+        description="Only events organized from these email domains (comma-separated).",
+    )
+    calendar_min_attendees: int = Field(
+        default=0, ge=0, description="Skip events with fewer attendees (ATTENDEE lines)."
     )
     webhook_url: str | None = Field(
         default=None,

@@ -6,6 +6,7 @@ URLs. Prefect is imported here and in `flows/` (and, at the edges, by the CLI, w
 flows, and the webhook receiver, which emits events).
 """
 
+from tasks.account import list_account_bots, record_in_progress
 from tasks.bot import bots_that_left, create_bot, wait_until_left
 from tasks.catalog import record_failure, write_catalog
 from tasks.media import archive_media, delete_at_source
@@ -26,9 +27,11 @@ __all__ = [
     "checked_request",
     "create_bot",
     "delete_at_source",
+    "list_account_bots",
     "load_settings",
     "progress",
     "record_failure",
+    "record_in_progress",
     "resolve_link",
     "use_settings",
     "wait_until_left",

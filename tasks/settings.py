@@ -26,6 +26,7 @@ from meetstream_catalog.roots import Root
 from meetstream_catalog.settings import TOKEN_KEY_BLOCK, Settings
 
 SECRET_BLOCK = "meetstream-api-key"  # noqa: S105 - a block name, not a secret
+MEETINGS_URL_BLOCK = "meetstream-meetings-url"
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,16 @@ async def with_secret_key(settings: Settings) -> Settings:
     if wants_token_key and (token_key := await _block(TOKEN_KEY_BLOCK)) is not None:
         update["webhook_token_key"] = token_key
     return settings.model_copy(update=update) if update else settings
+
+
+async def meetings_url(settings: Settings) -> str | None:
+    """The scheduled batch's list: MEETSTREAM_MEETINGS_URL, else the Secret block
+    `meetstream-meetings-url` (a calendar feed's secret address reads the whole calendar:
+    a credential, kept encrypted). Asked for by the batch only: one API call."""
+    if settings.meetings_url:
+        return settings.meetings_url
+    feed = await _block(MEETINGS_URL_BLOCK)
+    return feed.get_secret_value() if feed is not None else None
 
 
 async def _block(name: str) -> SecretStr | None:

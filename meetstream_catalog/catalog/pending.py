@@ -39,6 +39,7 @@ _COLUMNS = [
     "custom_attributes",
     "expected_end_at",
     "outcome",
+    "source",
 ]
 
 
@@ -53,6 +54,7 @@ class PendingBot:
     custom_attributes: dict[str, str]
     expected_end_at: dt.datetime | None
     outcome: str = Outcome.IN_PROGRESS.value
+    source: str | None = None  # 'account': found at the account by reconciliation
 
     def overdue(self, now: dt.datetime) -> bool:
         return self.expected_end_at is None or self.expected_end_at <= now
@@ -184,4 +186,5 @@ def _pending(row: dict[str, Any]) -> PendingBot:
         custom_attributes={str(k): str(v) for k, v in attributes.items()},
         expected_end_at=expected,
         outcome=str(row.get("outcome") or Outcome.IN_PROGRESS.value),
+        source=str(row["source"]) if isinstance(row.get("source"), str) else None,
     )

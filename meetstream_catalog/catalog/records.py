@@ -73,6 +73,7 @@ class BotRecord(BaseModel):
     transcript_id: str | None = None
     transcript_provider: str | None = None
     utterances: int | None = None
+    source: str | None = None  # 'account': found at the account, not created by a request
 
     @field_validator("meeting_link_redacted")
     @classmethod
@@ -111,6 +112,7 @@ def bot_record(
     speech_turns: int | None = None,
     missing_files: Sequence[str] | None = None,
     transcript: Mapping[str, Any] | None = None,
+    source: str | None = None,
 ) -> BotRecord:
     """The `bots` row of one capture, with counts and flags from `summarize_bot`.
 
@@ -143,6 +145,7 @@ def bot_record(
         "speaker_timeline": speaker_timeline,
         "speech_turns": speech_turns,
         "missing_files": list(missing_files) if missing_files else None,
+        "source": source,
         **(transcript or {}),
         **summarize_bot(audio, video, media).model_dump(),
     }

@@ -119,6 +119,9 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
             _f("transcript_id", pa.string()),
             _f("transcript_provider", pa.string()),
             _f("utterances", pa.int64()),
+            # Issue 22: who created the bot: null for this product's requests, 'account'
+            # for a bot found at the account by reconciliation (dashboard, calendar, ...).
+            _f("source", pa.string()),
         ],
     ),
     "media": pa.schema(

@@ -97,6 +97,31 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     root_arguments(col)
     col.set_defaults(run=collect)
 
+    rec = sub.add_parser(
+        "reconcile",
+        help="Catalogue the account's bots this catalog lacks (calendar auto-join, dashboard).",
+        description="List every bot of the MeetStream account and the calendar's scheduled "
+        "bots; collect each bot that left its meeting and is not in the catalog, and record "
+        "those still in a meeting as in progress for `collect --pending`. Catalogued with "
+        "source = 'account'.",
+    )
+    rec.add_argument(
+        "--since", type=_aware_datetime, default=None, metavar="WHEN", help="ISO-8601; default all."
+    )
+    root_arguments(rec)
+    rec.set_defaults(run=reconcile)
+
+
+def reconcile(args: argparse.Namespace) -> int:
+    """Run the `reconcile` flow in this terminal."""
+
+    async def run() -> object:
+        from flows.reconcile import reconcile_account
+
+        return await reconcile_account(since=args.since)
+
+    return _run_flow(args, run, request=None)
+
 
 _EXIT_HELP = """exit status:
   0    captured (webhook mode: the bot is in the meeting; the receiver collects it)

@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
         capture_commands,
         catalog_commands,
         export,
+        meetings_command,
         report_command,
         transcribe_command,
     )
@@ -72,7 +73,15 @@ def _parser() -> argparse.ArgumentParser:
         help="Write a meeting list of the simulator's demo meetings, one due in each of the "
         "next scheduled windows (for trying capture-scheduled).",
     )
-    example.add_argument("output", help="The CSV file to write, e.g. data/meetings.csv.")
+    example.add_argument(
+        "output", help="The file to write, e.g. data/meetings.csv (or data/meetings.ics)."
+    )
+    example.add_argument(
+        "--format",
+        choices=("csv", "ics"),
+        default="csv",
+        help="csv: a meeting list; ics: an iCalendar feed with recurring meetings.",
+    )
     example.add_argument(
         "--window-minutes",
         type=int,
@@ -82,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     example.set_defaults(run=_example_meetings)
 
     catalog_commands.add_parsers(sub)
+    meetings_command.add_parser(sub)
     export.add_parser(sub, catalog_root_argument)
     return parser
 
@@ -93,6 +103,15 @@ def _example_meetings(args: argparse.Namespace) -> int:
     from meetstream_catalog.cli.demo import DEMO_SCENARIO
     from meetstream_catalog.simulator.scenario import load_scenario
 
+    if args.format == "ics":
+        from meetstream_catalog.simulator.calendar_feed import example_calendar
+
+        feed = Path(args.output)
+        feed.parent.mkdir(parents=True, exist_ok=True)
+        now = dt.datetime.now(dt.UTC)
+        feed.write_bytes(example_calendar(now, window_minutes=args.window_minutes))
+        print(f"{feed}: an iCalendar feed of recurring demo meetings from the next window")
+        return 0
     window = dt.timedelta(minutes=args.window_minutes)
     now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
     first = now - dt.timedelta(minutes=now.minute % args.window_minutes) + window

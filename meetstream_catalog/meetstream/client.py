@@ -24,10 +24,12 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Self, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 from pydantic import SecretStr, TypeAdapter
 
+from meetstream_catalog.meetstream.account import BotPage
 from meetstream_catalog.meetstream.bot import BotCreated, BotDetail, BotStatus
 from meetstream_catalog.meetstream.models import (
     AudioManifest,
@@ -206,6 +208,18 @@ class MeetStreamClient(Waits):
         message = data.get("message") if isinstance(data, dict) else None
         return message if isinstance(message, str) else ""
 
+    async def list_bots(self, *, cursor: str | None = None) -> BotPage:
+        """One page of the account's bots (`GET /bots`), all of them whoever created them;
+        `cursor`: the previous page's `next_cursor`."""
+        return await self._page("list_bots", "/bots", cursor, scheduled=False)
+
+    async def list_scheduled_bots(self, *, cursor: str | None = None) -> BotPage:
+        """One page of the bots the connected calendars scheduled (`GET
+        /calendar/scheduled_bots`), each marked `scheduled`."""
+        return await self._page(
+            "list_scheduled_bots", "/calendar/scheduled_bots", cursor, scheduled=True
+        )
+
     async def get_audio(self, bot_id: str) -> MixedAudio:
         """Mixed audio URL (presigned, 1 h). NotReadyError while processing."""
         return await self._get(bot_id, "get_audio", MixedAudio.model_validate)
@@ -279,6 +293,14 @@ class MeetStreamClient(Waits):
         path = f"/bots/{_checked_bot_id(bot_id)}/{endpoint}"
         _, data = await self._transport.request_json(endpoint, "GET", path, key=self._key())
         return parse(validate, data, endpoint)
+
+    async def _page(self, op: str, path: str, cursor: str | None, *, scheduled: bool) -> BotPage:
+        query = "?" + urlencode({"cursor": cursor}) if cursor else ""
+        _, data = await self._transport.request_json(op, "GET", path + query, key=self._key())
+        page = parse(BotPage.model_validate, data, op)
+        if scheduled:
+            page.bots = [b.model_copy(update={"scheduled": True}) for b in page.bots]
+        return page
 
     def _key(self) -> str:
         key = self._api_key.get_secret_value() if self._api_key else ""

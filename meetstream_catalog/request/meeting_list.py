@@ -12,14 +12,17 @@ written in local time cannot shift meetings by hours).
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import fsspec
 import pandas as pd
 from pydantic import ValidationError
 
+from meetstream_catalog.redaction import redact
 from meetstream_catalog.request.meeting import MeetingRequest, as_utc
 
 COLUMNS_HELP = (
@@ -38,7 +41,24 @@ def read_meeting_list(
     url: str, *, storage_options: Mapping[str, object] | None = None
 ) -> list[MeetingRequest]:
     """Read and validate every row of a .csv, .json/.jsonl or .parquet meeting list."""
-    frame = _read_frame(url, dict(storage_options or {}))
+    try:
+        with fsspec.open(url, "rb", **dict(storage_options or {})) as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise MeetingListError(
+            f"Meeting list {_name(url)} does not exist: create it or point {_WHERE} at it. "
+            + COLUMNS_HELP
+        ) from None
+    except (ValueError, OSError) as exc:
+        raise MeetingListError(
+            f"Meeting list {_name(url)} (from {_WHERE}) cannot be read: {_reason(exc)}."
+        ) from None
+    return parse_meeting_list(data, url=url, suffix=suffix(url))
+
+
+def parse_meeting_list(data: bytes, *, url: str, suffix: str) -> list[MeetingRequest]:
+    """Validate every row of a meeting list's bytes, read as `suffix` (csv, json, ...)."""
+    frame = _read_frame(data, url, suffix)
     if "meeting_link" not in frame.columns:
         raise MeetingListError(
             f"Meeting list {_name(url)} (from {_WHERE}) has no meeting_link column. " + COLUMNS_HELP
@@ -57,31 +77,34 @@ def due(
     return [r for r in requests if r.join_at and start <= r.join_at < start + window]
 
 
-def _read_frame(url: str, options: dict[str, object]) -> pd.DataFrame:
-    suffix = url.rsplit("?", 1)[0].rsplit(".", 1)[-1].casefold()
+def suffix(url: str) -> str:
+    """The list's file type from its name: `csv`, `json`, `ics`, ... (lower case)."""
+    path = url.split("?", 1)[0].split("#", 1)[0]
+    name = path.rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[-1].casefold() if "." in name else ""
+
+
+def _read_frame(data: bytes, url: str, suffix: str) -> pd.DataFrame:
     try:
-        with fsspec.open(url, "rb", **options) as f:
-            if suffix == "csv":
-                return pd.read_csv(f, dtype=str, keep_default_na=False)
-            if suffix in ("json", "jsonl"):
-                return pd.read_json(f, lines=suffix == "jsonl", dtype=False)
-            if suffix == "parquet":
-                return pd.read_parquet(f)
-    except FileNotFoundError:
-        raise MeetingListError(
-            f"Meeting list {_name(url)} does not exist: create it or point {_WHERE} at it. "
-            + COLUMNS_HELP
-        ) from None
+        if suffix == "csv":
+            return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+        if suffix in ("json", "jsonl"):
+            return pd.read_json(io.BytesIO(data), lines=suffix == "jsonl", dtype=False)
+        if suffix == "parquet":
+            return pd.read_parquet(io.BytesIO(data))
     except (ValueError, OSError) as exc:
-        reason = " ".join(str(exc).split())[:200]
         raise MeetingListError(
-            f"Meeting list {_name(url)} (from {_WHERE}) is not valid {suffix}: {reason}. "
+            f"Meeting list {_name(url)} (from {_WHERE}) is not valid {suffix}: {_reason(exc)}. "
             + COLUMNS_HELP
         ) from None
     raise MeetingListError(
         f"Meeting list {_name(url)} (from {_WHERE}): use a .csv, .json, .jsonl or .parquet "
-        "file. " + COLUMNS_HELP
+        "file, or an iCalendar feed (.ics). " + COLUMNS_HELP
     )
+
+
+def _reason(exc: BaseException) -> str:
+    return redact(" ".join(str(exc).split())[:200], drop_urls=True)
 
 
 def _request(row: dict[str, Any], number: int, url: str) -> MeetingRequest:
@@ -113,5 +136,15 @@ def _blank(value: object) -> bool:
 
 
 def _name(url: str) -> str:
-    """The list's location without a query string (which may hold a signature)."""
-    return url.split("?", 1)[0]
+    return source_name(url)
+
+
+def source_name(url: str) -> str:
+    """The list's location as logs and errors may show it: without a query string (which
+    may hold a signature) and, for an http(s) URL, without its path: a calendar's secret
+    address (Google's `.../private-<token>/basic.ics`) is a credential, like a passcode."""
+    text = url.strip()
+    if text.lower().startswith(("http://", "https://")):
+        parts = urlsplit(text)
+        return f"{parts.scheme}://{parts.hostname or ''}/…"
+    return text.split("?", 1)[0].split("#", 1)[0]

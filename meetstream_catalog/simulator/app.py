@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from meetstream_catalog.simulator import manifests, transcripts
+from meetstream_catalog.simulator import account, calendar_feed, manifests, transcripts
 from meetstream_catalog.simulator.admin import admin_routes, pump
 from meetstream_catalog.simulator.downloads import media
 from meetstream_catalog.simulator.faults import FaultRule
@@ -250,6 +250,8 @@ def _api_routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = [
         Route("/bots/create_bot", api("create_bot", create_bot), methods=["POST"]),
         Route("/bots/create_agent", api("create_bot", create_bot), methods=["POST"]),
+        Route("/bots", api("list_bots", account.list_bots)),
+        Route("/calendar/scheduled_bots", api("list_scheduled_bots", account.list_scheduled_bots)),
         Route(f"{bot}/status", api("status", _bot_handler(_status))),
         Route(f"{bot}/detail", api("detail", _bot_handler(_detail))),
         Route(f"{bot}/remove_bot", api("remove_bot", _bot_handler(_remove))),
@@ -294,6 +296,7 @@ def create_app(config: SimulatorConfig) -> Starlette:
     routes: list[BaseRoute] = [
         Mount("/api/v1", routes=api_routes),
         Route("/media/{bot_id}/{kind}/{filename}", media, methods=["GET", "HEAD"]),
+        Route("/example/meetings.ics", calendar_feed.example_feed),
         Mount("/_simulator", routes=admin_routes()),
         *api_routes,
     ]

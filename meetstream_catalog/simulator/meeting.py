@@ -84,6 +84,8 @@ class Timeline:
     transcript_ready: float | None = None  # the creation-time run ends (processed or failed)
 
     def status_at(self, t: float) -> str:
+        if t < 0:  # created ahead of its join time (a calendar's scheduled bot)
+            return "Scheduled"
         current = self.transitions[0][1]
         for at, status in self.transitions:
             if at <= t:

@@ -88,11 +88,24 @@ class MeetingScript:
     transcript: TranscriptScript = field(default_factory=TranscriptScript)
 
 
+@dataclass(frozen=True)
+class AccountBotScript:
+    """A bot the account has from the start, created elsewhere (the dashboard, a calendar's
+    auto-join, another tool): `started_minutes_ago` meeting minutes into its meeting, or,
+    with `scheduled_in_minutes`, scheduled to join that much later."""
+
+    link: str
+    bot_name: str = "Calendar Notetaker"
+    started_minutes_ago: float = 0.0
+    scheduled_in_minutes: float | None = None
+
+
 @dataclass
 class Scenario:
-    """Meeting scripts keyed by normalised meeting link."""
+    """Meeting scripts keyed by normalised meeting link, and the account's own bots."""
 
     meetings: dict[str, MeetingScript] = field(default_factory=dict)
+    account_bots: tuple[AccountBotScript, ...] = ()
 
     def script_for(self, link: str) -> MeetingScript:
         """Return the scripted meeting for ``link`` or the deterministic default."""
@@ -244,16 +257,26 @@ def parse_scenario(data: Any) -> Scenario:
     """Build a :class:`Scenario` from the decoded YAML/JSON document."""
     if data is None:
         return Scenario()
-    if not isinstance(data, dict) or not isinstance(data.get("meetings"), dict):
+    if not isinstance(data, dict) or not isinstance(data.get("meetings", {}), dict):
         raise ScenarioError("scenario: top level must be a mapping with a 'meetings' mapping")
-    scenario = Scenario()
-    parsed = {str(link): parse_script(str(link), raw) for link, raw in data["meetings"].items()}
+    scenario = Scenario(account_bots=_account_bots(data.get("account_bots", [])))
+    meetings = data.get("meetings", {})
+    parsed = {str(link): parse_script(str(link), raw) for link, raw in meetings.items()}
     for link, script in parsed.items():
         scenario.meetings[_link_keys(link)[0]] = script
     for link, script in parsed.items():
         # A scripted link with a passcode also answers for the bare link, unless scripted too.
         scenario.meetings.setdefault(_link_keys(link)[-1], script)
     return scenario
+
+
+def _account_bots(raw: Any) -> tuple[AccountBotScript, ...]:
+    if not isinstance(raw, list) or not all(isinstance(b, dict) and "link" in b for b in raw):
+        raise ScenarioError("scenario: account_bots must be a list of mappings with a 'link'")
+    try:
+        return tuple(AccountBotScript(**b) for b in raw)
+    except TypeError as exc:
+        raise ScenarioError(f"scenario: account_bots: {exc}") from None
 
 
 def load_scenario(path: str | Path) -> Scenario:

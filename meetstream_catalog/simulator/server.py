@@ -80,6 +80,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help='fault rule, repeatable, e.g. \'{"endpoint": "status", '
         '"status": 429, "retry_after": 2, "count": 3}\'',
     )
+    parser.add_argument(
+        "--page-size",
+        type=int,
+        default=50,
+        help="bots per page of GET /bots and /calendar/scheduled_bots (default 50)",
+    )
     parser.add_argument("--speech-bytes-per-second", type=int, default=2000)
     parser.add_argument("--video-bytes-per-second", type=int, default=1500)
     parser.add_argument("--wav-sample-rate", type=int, default=8000)
@@ -104,6 +110,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         video_shape=args.video_shape,
         faults=faults,
         media=media,
+        page_size=args.page_size,
     )
     if scenario is not None:
         config.scenario = scenario

@@ -23,7 +23,7 @@ from typing import Any
 from meetstream_catalog.simulator.faults import FaultBook, FaultRule, parse_fault
 from meetstream_catalog.simulator.media import MediaProfile, UrlSigner
 from meetstream_catalog.simulator.meeting import Bot, SimClock
-from meetstream_catalog.simulator.scenario import Scenario
+from meetstream_catalog.simulator.scenario import AccountBotScript, Scenario
 from meetstream_catalog.simulator.webhooks import DeliveryFaults, WebhookDispatcher
 
 DEMO_API_KEY = "sim-demo-key"
@@ -48,6 +48,7 @@ class SimulatorConfig:
     faults: list[FaultRule] = field(default_factory=list)
     media: MediaProfile = field(default_factory=MediaProfile)
     require_bot_name: bool = True
+    page_size: int = 50  # bots per page of GET /bots and /calendar/scheduled_bots
     wall_clock: Callable[[], float] = time.time  # test seam for URL expiry
     monotonic: Callable[[], float] = time.monotonic  # test seam for the meeting clock
 
@@ -135,6 +136,20 @@ class SimulatorState:
         self.faults.clear()
         for rule in self.config.faults:
             self.faults.add(FaultRule(**rule.to_json()))
+        for script in self.config.scenario.account_bots:
+            self.add_account_bot(script)
+
+    def add_account_bot(self, script: AccountBotScript) -> Bot:
+        """A bot created elsewhere (no idempotency key), already `started_minutes_ago`
+        into its meeting, or scheduled to join in `scheduled_in_minutes`."""
+        body = {"meeting_link": script.link, "bot_name": script.bot_name}
+        with self.lock:
+            bot = self._new_bot(body, script.link, _validate(body, False), None)
+        if script.scheduled_in_minutes is not None:
+            bot.created_at = self.clock.now() + script.scheduled_in_minutes * 60
+        else:
+            bot.created_at = self.clock.now() - script.started_minutes_ago * 60
+        return bot
 
     def iso(self, clock_seconds: float) -> str:
         """Simulated wall time of a meeting-clock instant, ISO-8601 UTC."""

@@ -54,3 +54,11 @@ def test_sdk_with_a_wrong_key_is_rejected(simulator_server: str) -> None:
     client = MeetStream(api_key="nope", base_url=simulator_server, max_retries=0)
     with client, pytest.raises(PermissionError, match="Invalid token"):  # 403, not 401
         client.bots.status("x")
+
+
+def test_sdk_lists_the_account_and_the_calendar_scheduled_bots(sdk: MeetStream) -> None:
+    first = sdk.bots.create({"meeting_link": LINK, "bot_name": "SDK"})
+    listed = sdk.bots.list()
+    assert [b["bot_id"] for b in listed["bots"]] == [first["bot_id"]]
+    assert listed["hasNextPage"] is False
+    assert sdk.calendar.list_scheduled_bots()["scheduled_bots"] == []

@@ -142,9 +142,10 @@ def _flow_forms() -> list[dict[str, Any]]:
     from flows.capture import capture_meeting, capture_meetings
     from flows.collect import collect_bot, collect_pending
     from flows.maintenance import maintain_catalog
+    from flows.reconcile import reconcile_account
 
     flows = (capture_meeting, capture_meetings, capture_scheduled, collect_bot,
-             collect_pending, maintain_catalog)  # fmt: skip
+             collect_pending, maintain_catalog, reconcile_account)  # fmt: skip
     return [parameter_schema(f.fn).model_dump() for f in flows]
 
 
