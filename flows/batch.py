@@ -14,18 +14,20 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-from typing import Annotated, Any
+from typing import Annotated
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
 from prefect.blocks.system import Secret
 from prefect.deployments import arun_deployment
 from prefect.runtime import flow_run
+from pydantic import BaseModel
 
 import tasks
 from flows.capture import capture_meetings
 from flows.form import titled
 from flows.meeting import artifact_caption, artifact_rows
+from meetstream_catalog.job import CaptureResult
 from meetstream_catalog.request import (
     MeetingRequest,
     as_utc,
@@ -43,6 +45,14 @@ SINGLE_MEETING_DEPLOYMENT = "capture-meeting/capture-meeting"
 MEETINGS_DEPLOYMENT = "capture-meetings/capture-meetings"
 
 
+class SubmittedRun(BaseModel):
+    """A meeting the fan-out handed to a run of its own: the run to look at."""
+
+    meeting: str  # the meeting's address, never its passcode
+    flow_run: str
+    flow_run_id: str
+
+
 @flow(name="capture-scheduled")
 async def capture_scheduled(
     meetings_url: Annotated[str, titled("Meeting list (empty: the worker's)")] = "",
@@ -51,7 +61,7 @@ async def capture_scheduled(
     concurrency: Annotated[int, titled("Meetings at once")] = 50,
     meetings_per_run: Annotated[int, titled("Meetings per run (fan-out)")] = 1,
     now: Annotated[OptionalTime, titled("Window start (empty: the scheduled time)")] = None,
-) -> list[dict[str, Any]]:
+) -> list[CaptureResult] | list[SubmittedRun]:
     """Capture every listed meeting whose join time falls in the next window.
 
     The list is a table (CSV, JSON, Parquet) or an iCalendar feed, whose recurring events
@@ -103,18 +113,18 @@ async def capture_scheduled(
             key="scheduled-capture",
             description=artifact_caption(results),
         )
-        return [r.model_dump(mode="json") for r in results]
+        return results
     chunks = [due[i : i + meetings_per_run] for i in range(0, len(due), meetings_per_run)]
     runs = [row for chunk in chunks for row in await _submit(chunk, concurrency)]
     await acreate_table_artifact(
-        table=runs,
+        table=[run.model_dump() for run in runs],
         key="fan-out",
         description=f"{len(runs)} meeting(s) submitted in {len(chunks)} run(s).",
     )
     return runs
 
 
-async def _submit(chunk: list[MeetingRequest], concurrency: int) -> list[dict[str, Any]]:
+async def _submit(chunk: list[MeetingRequest], concurrency: int) -> list[SubmittedRun]:
     """Start one run for these meetings: of the single-meeting deployment for one, of the
     many-meetings deployment for more.
 
@@ -125,7 +135,7 @@ async def _submit(chunk: list[MeetingRequest], concurrency: int) -> list[dict[st
     keys = [idempotency_key(request, run_scope=scope) for request in chunk]
     requests = [await _hide_link(r, key) for r, key in zip(chunk, keys, strict=True)]
     as_json = [r.model_dump(mode="json") for r in requests]
-    parameters: dict[str, Any]
+    parameters: dict[str, object]
     if len(requests) == 1:
         deployment, parameters = SINGLE_MEETING_DEPLOYMENT, {"request": as_json[0]}
     else:
@@ -139,7 +149,7 @@ async def _submit(chunk: list[MeetingRequest], concurrency: int) -> list[dict[st
         idempotency_key=keys[0] if len(keys) == 1 else _digest(keys),
     )
     return [
-        {"meeting": r.meeting_link, "flow_run": run.name, "flow_run_id": str(run.id)}
+        SubmittedRun(meeting=r.meeting_link, flow_run=run.name, flow_run_id=str(run.id))
         for r in requests
     ]
 

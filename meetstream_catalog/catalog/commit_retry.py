@@ -4,7 +4,10 @@ Responsibility: `retry_conflicts(action, what=...)`, which every catalog commit 
 (the writers, the `bot_events` appends, maintenance, migration): the project's one retry
 primitive (`meetstream_catalog.retry.retrying`) with the catalog's judge of what is a lost
 race, and the error it raises when its time budget is spent. No caller has a loop of its
-own, and delta-rs' own commit retries are not stacked under another loop of ours.
+own. One loop does sit beneath this one: delta-rs' own (`max_commit_retries`, 20 in
+`properties.COMMIT`), which commits again at the next log version when the commits that won
+do not conflict with ours. This loop runs the whole action again only once delta-rs gives
+up and raises (a real conflict, or its 20 tries spent).
 
 Traps guarded against:
 - retrying what is not a race: only delta-rs' CommitFailedError, and the DeltaErrors whose

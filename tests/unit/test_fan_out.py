@@ -52,7 +52,7 @@ async def test_one_meeting_is_a_run_of_the_single_meeting_deployment(
     [call] = submitted
     assert call["deployment"] == batch.SINGLE_MEETING_DEPLOYMENT
     assert call["parameters"]["request"]["link_secret"].startswith("meetstream-link-")
-    assert [r["flow_run"] for r in rows] == ["run-1"]
+    assert [r.flow_run for r in rows] == ["run-1"]
 
 
 async def test_a_chunk_is_one_run_of_the_many_meetings_deployment(
