@@ -35,6 +35,9 @@ def redact(text: str, *secrets: str, drop_urls: bool = False) -> str:
     return _ANY_URL.sub("<url>", text) if drop_urls else text
 
 
+_PRIVATE_IN_PATH = re.compile(r";|%3[fb]|%23", re.IGNORECASE)
+
+
 def redact_link(url: str) -> str:
     """A meeting link without credentials: user info, the whole query and the fragment.
 
@@ -51,10 +54,10 @@ def redact_link(url: str) -> str:
     except ValueError:  # a garbled port is dropped rather than failing the whole record
         port = None
     netloc = f"{host}:{port}" if port else host
-    path = parts.path
-    # Some links carry the passcode as a path parameter (`/j/123;pwd=...`).
-    if ";" in path:
-        path = path.split(";", 1)[0]
+    # Some links carry the passcode as a path parameter (`/j/123;pwd=...`), or a query
+    # percent-encoded into the path (`/j/123%3Fpwd%3D...`, as links copied through other
+    # tools arrive): cut at the first `;`, encoded `?`, `#` or `;`.
+    path: str = _PRIVATE_IN_PATH.split(parts.path, maxsplit=1)[0]
     return urlunsplit((parts.scheme, netloc, path, "", ""))
 
 

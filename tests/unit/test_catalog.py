@@ -290,6 +290,9 @@ def test_presigned_urls_in_custom_attributes_or_lists_are_refused(root: str) -> 
         ),
         ("https://user:pass@zoom.us:443/j/1;pwd=x", "https://zoom.us:443/j/1"),
         ("https://zoom.us/j/1", "https://zoom.us/j/1"),
+        ("https://zoom.us/j/1%3Fpwd%3DsEcReT", "https://zoom.us/j/1"),
+        ("https://zoom.us/j/1%3bpwd=sEcReT", "https://zoom.us/j/1"),
+        ("https://zoom.us/j/1%23pwd=sEcReT", "https://zoom.us/j/1"),
     ],
 )
 def test_meeting_links_lose_passcodes_and_tokens(link: str, redacted: str) -> None:

@@ -19,7 +19,7 @@ def test_changes_are_reported_once_and_silence_gets_a_heartbeat_every_five_minut
         module, "progress", lambda message, *args, **_: lines.append(message % args)
     )
     report = StatusReport("b1", deadline_seconds=3600)
-    start = report.started
+    start = report.started = report.reported = 1000.0  # exact: whole seconds stay whole
 
     for at, status in [(5, "Joining"), (10, "Joining"), (20, "InMeeting"), (75, "InMeeting"),
                        (319, "InMeeting"), (321, "InMeeting"), (500, "InMeeting"),
