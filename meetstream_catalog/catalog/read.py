@@ -35,6 +35,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
 from meetstream_catalog.catalog.handles import forget, kept_table
+from meetstream_catalog.catalog.history import check_readable
 from meetstream_catalog.catalog.schema import PARTITIONS, TABLE_SCHEMAS
 from meetstream_catalog.roots import Root
 
@@ -69,8 +70,9 @@ def open_table(name: str, root: Root | str, *, as_of: AsOf = None) -> DeltaTable
 
     `root` is a `Root` (URL and storage options) or a local path / URL without options.
 
-    Raises ValueError for an `as_of` that is not a version or ISO 8601 time, and delta-rs'
-    DeltaError for a version or time the table's log does not (or no longer) hold.
+    Raises ValueError for an `as_of` that is not a version or ISO 8601 time, delta-rs'
+    DeltaError for a version or time the table's log does not (or no longer) hold, and
+    ErasedVersionError for one that listed files an erasure purged (one clear line).
     """
     when = _as_of(as_of)
     root = Root.at(root)
@@ -84,6 +86,8 @@ def open_table(name: str, root: Root | str, *, as_of: AsOf = None) -> DeltaTable
         return None
     if isinstance(when, datetime):
         table.load_as_version(when)
+    if when is not None:
+        check_readable(name, table, root)
     return table
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from meetstream_catalog.catalog.audit import ExportRecord, participant_digest, record_export
+from meetstream_catalog.catalog.names import normalize_name
 from meetstream_catalog.export.files import GzipJsonl, copy_file
 from meetstream_catalog.export.meetings import (
     Meeting,
@@ -39,6 +41,19 @@ class ExportSummary:
     files: int = 0
     bytes: int = 0
     outputs: list[str] = field(default_factory=list)
+    bot_ids: list[str] = field(default_factory=list)
+    participant_keys: set[str] = field(default_factory=set)
+
+    def saw(self, m: Meeting) -> None:
+        """Count meeting `m` and remember who is in it (for the `exports` table)."""
+        self.meetings += 1
+        self.bot_ids.append(m.bot_id)
+        rows = (*m.turns, *m.utterances, *m.words)
+        self.participant_keys.update(
+            str(r["participant_key"]) for r in rows if r["participant_key"]
+        )
+        names = (f["participant_name"] for f in m.media if f["participant_name"])
+        self.participant_keys.update(normalize_name(str(n)) for n in names)
 
 
 def _recording_id(m: Meeting, media: Mapping[str, Any]) -> str:
@@ -220,7 +235,7 @@ def export(
         meta = (target / "metadata.jsonl").open("w", encoding="utf-8")
     try:
         for m in meetings(root, where):
-            summary.meetings += 1
+            summary.saw(m)
             if lhotse is not None:
                 _lhotse(m, lhotse, summary, opts)
             elif fmt == "nemo":
@@ -236,4 +251,19 @@ def export(
             w.close()
         if meta is not None:
             meta.close()
+    _record(root, fmt, target, where, summary)
     return summary
+
+
+def _record(root: Root, fmt: Format, target: Path, where: str | None, s: ExportSummary) -> None:
+    """Record the run in the `exports` table, so an erasure can find this folder again."""
+    record = ExportRecord(
+        format=fmt,
+        location=Root.at(str(target)).url,
+        filter=where,
+        bot_ids=tuple(s.bot_ids),
+        participant_digests=tuple(sorted(participant_digest(k) for k in s.participant_keys)),
+        meetings=s.meetings,
+        files=s.files,
+    )
+    record_export(root, record)
