@@ -1,7 +1,7 @@
 """Deleting a subject's rows from the catalog's tables: Delta DELETE, one table at a time.
 
 Responsibility: `count_rows` (what an erasure would delete, per table), `delete_rows` (one
-Delta DELETE commit on one table, retried on conflict like every catalog commit) and
+Delta delete-by-predicate commit on one table, retried on conflict like every catalog commit) and
 `rewrite_bots` (a participant's erasure: each of their meetings' `bots` row written again
 with counts that no longer count them). Plain Python, blocking.
 
@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+from deltalake import write_deltalake
 
 from meetstream_catalog.catalog.arrow_tables import bots_table
 from meetstream_catalog.catalog.commit_retry import retry_conflicts
@@ -31,9 +32,10 @@ from meetstream_catalog.catalog.erase_scope import Subject, arrow_filter
 from meetstream_catalog.catalog.handles import kept_table
 from meetstream_catalog.catalog.names import normalize_name
 from meetstream_catalog.catalog.properties import COMMIT, HOOKS, WRITER
-from meetstream_catalog.catalog.read import dataset
+from meetstream_catalog.catalog.read import dataset, dataset_of
 from meetstream_catalog.catalog.records import BotRecord
 from meetstream_catalog.catalog.replace import replace_rows
+from meetstream_catalog.catalog.schema import PARTITIONS, TABLE_SCHEMAS
 from meetstream_catalog.roots import Root
 
 __all__ = ["count_rows", "delete_rows", "names_person", "rewrite_bots", "subject_bots"]
@@ -56,25 +58,39 @@ def count_rows(root: Root, subject: Subject, bot_ids: Sequence[str]) -> dict[str
     }
 
 
-def delete_rows(root: Root, name: str, predicate: str) -> int:
-    """Delete the rows of table `name` matching `predicate` in one commit; return how many.
+def delete_rows(root: Root, name: str, predicate: str, where: ds.Expression) -> int:
+    """Delete the rows of table `name` matching `predicate` (`where`, the same condition as
+    a pyarrow filter) in one commit; return how many there were.
 
+    A Delta delete by predicate written as an overwrite of the matching rows with nothing
+    (`write_deltalake(mode="overwrite", predicate=...)`), not `DeltaTable.delete`: in
+    delta-rs 1.x the files DELETE rewrites type every string column `string_view`, and
+    pyarrow then cannot apply the catalog's filters (`bot_id == ...`) to the table at all.
     An absent table, or no matching row, commits nothing and returns 0. Raises
     CatalogConflictError if the commit kept conflicting.
     """
     uri, options = root.join(name), root.delta_options()
+    nothing = TABLE_SCHEMAS[name].empty_table()
 
     def delete() -> int:
         table = kept_table(uri, options)
         if table is None:
             return 0
-        metrics = table.delete(
-            predicate,
-            writer_properties=WRITER,
-            commit_properties=COMMIT,
-            post_commithook_properties=HOOKS,
-        )
-        return int(metrics.get("num_deleted_rows", 0))
+        found: int = dataset_of(name, table).count_rows(filter=where)
+        if found:
+            write_deltalake(
+                table,
+                nothing,
+                mode="overwrite",
+                predicate=predicate,
+                partition_by=[PARTITIONS[name]],
+                schema_mode="merge",
+                storage_options=options,
+                writer_properties=WRITER,
+                commit_properties=COMMIT,
+                post_commithook_properties=HOOKS,
+            )
+        return found
 
     deleted: int = retry_conflicts(delete, what=f"erasure in catalog table {name!r}")
     return deleted

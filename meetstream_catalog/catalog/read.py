@@ -43,6 +43,7 @@ __all__ = [
     "AsOf",
     "Filters",
     "dataset",
+    "dataset_of",
     "existing_media_checksums",
     "open_table",
     "read_table",
@@ -105,10 +106,11 @@ def dataset(name: str, root: Root | str, *, as_of: AsOf = None) -> ds.Dataset:
 
     Columns the table lacks read as null; an absent table is an empty dataset.
     """
-    return _dataset(name, open_table(name, root, as_of=as_of))
+    return dataset_of(name, open_table(name, root, as_of=as_of))
 
 
-def _dataset(name: str, table: DeltaTable | None) -> ds.Dataset:
+def dataset_of(name: str, table: DeltaTable | None) -> ds.Dataset:
+    """The pyarrow Dataset of the snapshot `table` of table `name` (None: empty)."""
     schema = reader_schema(name, table)
     if table is None:
         return ds.InMemoryDataset(schema.empty_table())
@@ -161,10 +163,10 @@ def read_table(
     root = Root.at(root)
     uri, options = root.join(name), root.delta_options()
     try:
-        return frame(_dataset(name, kept_table(uri, options)))
+        return frame(dataset_of(name, kept_table(uri, options)))
     except FileNotFoundError:  # the table was deleted or re-created since the handle looked
         forget(uri, options)
-        return frame(_dataset(name, kept_table(uri, options)))
+        return frame(dataset_of(name, kept_table(uri, options)))
 
 
 def existing_media_checksums(root: Root, bot_id: str) -> dict[str, str]:

@@ -193,7 +193,8 @@ def _rows(
 ) -> None:
     s = plan.subject
     for table in s.tables():
-        n = delete_rows(catalog, table, sql_predicate(s, table, plan.bot_ids))
+        where = arrow_filter(s, table, plan.bot_ids)
+        n = delete_rows(catalog, table, sql_predicate(s, table, plan.bot_ids), where)
         report.rows_by_table[table] = n
         say(f"rows: {table} {n} deleted")
     if s.participant_key is not None:
