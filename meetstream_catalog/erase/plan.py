@@ -26,7 +26,14 @@ from meetstream_catalog.catalog.read import dataset, open_table
 from meetstream_catalog.export.cleanup import Erased, clean_export
 from meetstream_catalog.roots import Root
 
-__all__ = ["ErasurePlan", "ExportTarget", "files_at", "format_plan", "plan_erasure"]
+__all__ = [
+    "ErasurePlan",
+    "ExportTarget",
+    "export_folder",
+    "files_at",
+    "format_plan",
+    "plan_erasure",
+]
 
 
 @dataclass(frozen=True)
@@ -117,7 +124,8 @@ def files_at(root: Root, subject: Subject, bots: tuple[str, ...], version: int |
     return found
 
 
-def _folder(record: ExportRecord) -> Path | None:
+def export_folder(record: ExportRecord) -> Path | None:
+    """The local folder an export run wrote (None: not a local `file://` location)."""
     if not record.location.startswith("file://"):
         return None
     return Path(unquote(record.location.removeprefix("file://")))
@@ -133,7 +141,7 @@ def _export_targets(
             continue
         if digest is not None and digest not in record.participant_digests:
             continue
-        folder = _folder(record)
+        folder = export_folder(record)
         try:
             entries = (
                 None

@@ -41,7 +41,7 @@ from meetstream_catalog.catalog.audit import (
 from meetstream_catalog.catalog.erase_rows import delete_rows, names_person, rewrite_bots
 from meetstream_catalog.catalog.erase_scope import Subject, arrow_filter, sql_predicate
 from meetstream_catalog.catalog.history import files_holding, purge_files
-from meetstream_catalog.erase.plan import ErasurePlan, _folder, plan_erasure
+from meetstream_catalog.erase.plan import ErasurePlan, export_folder, plan_erasure
 from meetstream_catalog.export.cleanup import clean_export
 from meetstream_catalog.roots import Root
 
@@ -98,33 +98,42 @@ def _history_columns(subject: Subject, table: str) -> list[str]:
 
 
 class _Run:
-    """One run: the plan, the report, and the row each step appends."""
+    """One run of an erasure: appends its steps to `erasures`, with the same ids each time."""
 
     def __init__(self, plan: ErasurePlan, reason: str, erasure_id: str, catalog: Root) -> None:
-        self.plan, self.catalog = plan, catalog
-        s = plan.subject
-        digest = participant_digest(s.participant_key) if s.participant_key else None
-        self.base = {
-            "erasure_id": erasure_id,
-            "subject": s.kind,
-            "bot_id": s.bot_id,
-            "participant_digest": digest,
-            "reason": reason,
-            "bot_ids": plan.bot_ids,
-        }  # fmt: skip
+        self.plan, self.reason, self.erasure_id, self.catalog = plan, reason, erasure_id, catalog
 
-    def append(self, state: str, report: ErasureReport | None = None, **more: object) -> None:
-        counts: dict[str, object] = {}
-        if report is not None:
-            counts = {
-                "files_removed": report.files_removed,
-                "rows_removed": report.rows_removed,
-                "rows_by_table": report.rows_by_table,
-                "export_entries_removed": report.export_entries_removed,
-                "exports_unreached": tuple(report.exports_unreached),
-                "meetstream_deleted": report.meetstream_deleted,
-            }
-        append_erasure(self.catalog, ErasureEvent(**self.base, state=state, **counts, **more))  # type: ignore[arg-type]
+    def append(
+        self,
+        state: str,
+        report: ErasureReport | None = None,
+        *,
+        media_version: int | None = None,
+        stopped_at: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        s = self.plan.subject
+        r = report or ErasureReport(self.erasure_id, resumed=False)
+        event = ErasureEvent(
+            erasure_id=self.erasure_id,
+            state=state,
+            subject=s.kind,
+            bot_id=s.bot_id,
+            participant_digest=participant_digest(s.participant_key) if s.participant_key else None,
+            reason=self.reason,
+            bot_ids=self.plan.bot_ids,
+            media_version=media_version,
+            files_removed=r.files_removed if report else None,
+            rows_removed=r.rows_removed if report else None,
+            rows_by_table=dict(r.rows_by_table) if report else None,
+            export_entries_removed=r.export_entries_removed if report else None,
+            exports_unreached=tuple(r.exports_unreached),
+            purged_files=tuple(r.purged_files) if state in ("purging", "done") else (),
+            meetstream_deleted=r.meetstream_deleted,
+            stopped_at=stopped_at,
+            error=error,
+        )
+        append_erasure(self.catalog, event)
 
 
 def run_erasure(
@@ -168,14 +177,14 @@ def run_erasure(
     except BaseException as exc:
         run.append("failed", report, stopped_at=step, error=type(exc).__name__)
         raise
-    run.append("done", report, purged_files=tuple(report.purged_files))
+    run.append("done", report)
     say(f"erasure {report.erasure_id} done")
     return report
 
 
 def _exports(plan: ErasurePlan, report: ErasureReport, say: Callable[[str], None]) -> None:
     for target in plan.exports:
-        folder = _folder(target.record)
+        folder = export_folder(target.record)
         try:
             if folder is None:
                 raise FileNotFoundError(target.record.location)
@@ -222,7 +231,7 @@ def _history(
         bots = ds.field("bot_id").isin(list(plan.bot_ids))
         found["bots"] = files_holding(catalog, "bots", ["bot_id", "missing_files"], bots, names)
     report.purged_files = [f"{table}/{path}" for table, paths in found.items() for path in paths]
-    run.append("purging", report, purged_files=tuple(report.purged_files))
+    run.append("purging", report)
     for table, paths in found.items():
         purge_files(catalog, table, paths)
     say(f"history: {len(report.purged_files)} old data files purged")
