@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import pyarrow.dataset as ds
 
+from meetstream_catalog.catalog.names import normalize_name
 from meetstream_catalog.catalog.replace import sql_literal
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "SHARED_KINDS",
     "Subject",
     "arrow_filter",
+    "choose_subject",
     "sql_predicate",
 ]
 
@@ -75,6 +77,35 @@ class Subject:
         """The tables this subject has rows in, in erase order (`bots` is rewritten, not
         deleted from, for a participant: see `meetstream_catalog.catalog.erase_rows`)."""
         return ERASE_ORDER if self.kind == "bot" else PARTICIPANT_TABLES
+
+
+def choose_subject(
+    *,
+    bot_id: str | None = None,
+    name: str | None = None,
+    key: str | None = None,
+    everywhere: bool = False,
+) -> Subject:
+    """The subject a user named: a bot; a display `name` (normalized like the tables'
+    `participant_key`) or a `key` with the bot; or either with `everywhere`.
+
+    Raises ValueError with one line saying what is missing or contradictory.
+    """
+    bot_id = bot_id.strip() if bot_id and bot_id.strip() else None
+    if name is not None and key is not None:
+        raise ValueError("give a participant's name or key, not both")
+    person = normalize_name(name) if name is not None else key
+    if everywhere and bot_id:
+        raise ValueError("--everywhere and --bot exclude each other")
+    if everywhere and person is None:
+        raise ValueError("--everywhere needs --participant NAME or --participant-key KEY")
+    if person is not None and not (bot_id or everywhere):
+        raise ValueError("a participant needs --bot BOT_ID (one meeting) or --everywhere")
+    if person is None and not bot_id:
+        raise ValueError("say what to erase: --bot BOT_ID, optionally with --participant NAME")
+    if person == "":
+        raise ValueError("the participant's name is empty")
+    return Subject(bot_id=bot_id, participant_key=person)
 
 
 def _in(column: str, values: Sequence[str]) -> str:

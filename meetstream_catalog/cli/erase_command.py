@@ -9,10 +9,8 @@ a participant needs either `--bot` or an explicit `--everywhere`.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from meetstream_catalog.cli.options import catalog_root_argument, error
@@ -76,44 +74,22 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def subject_of(args: argparse.Namespace) -> Subject | str:
     """The subject the options name, or the one-line reason they name none."""
-    from meetstream_catalog.catalog.erase_scope import Subject
-    from meetstream_catalog.catalog.names import normalize_name
+    from meetstream_catalog.catalog.erase_scope import choose_subject
 
-    key = normalize_name(args.participant) if args.participant else args.participant_key
-    if args.everywhere and args.bot:
-        return "--everywhere and --bot exclude each other"
-    if args.everywhere and key is None:
-        return "--everywhere needs --participant NAME or --participant-key KEY"
-    if key is not None and not (args.bot or args.everywhere):
-        return "a participant needs --bot BOT_ID (one meeting) or --everywhere"
-    if key is None and not args.bot:
-        return "say what to erase: --bot BOT_ID, optionally with --participant NAME"
-    if key == "":
-        return "the participant's name is empty"
-    return Subject(bot_id=args.bot, participant_key=key)
-
-
-def _meetstream_delete(settings: Settings) -> Callable[[str], bool]:
-    from meetstream_catalog.meetstream.client import MeetStreamClient
-    from meetstream_catalog.meetstream.errors import NotFoundError
-
-    def delete(bot_id: str) -> bool:
-        async def call() -> bool:
-            async with MeetStreamClient(settings=settings) as client:
-                try:
-                    await client.delete_bot_data(bot_id)
-                except NotFoundError:
-                    return False  # already deleted (or never there): nothing left to remove
-                return True
-
-        return asyncio.run(call())
-
-    return delete
+    try:
+        return choose_subject(
+            bot_id=args.bot,
+            name=args.participant,
+            key=args.participant_key,
+            everywhere=args.everywhere,
+        )
+    except ValueError as exc:
+        return str(exc)
 
 
 def run_erase(args: argparse.Namespace) -> int:
     """Run `erase`: 0 listed or erased, 2 for options that name no subject, 1 on failure."""
-    from meetstream_catalog.erase import format_plan, plan_erasure, run_erasure
+    from meetstream_catalog.erase import format_plan, meetstream_delete, plan_erasure, run_erasure
 
     subject = subject_of(args)
     if isinstance(subject, str):
@@ -126,7 +102,7 @@ def run_erase(args: argparse.Namespace) -> int:
         print(format_plan(plan), end="")
         print("dry run: nothing was changed (add --yes --reason REF to erase)")
         return 0
-    bot_delete = None if args.skip_meetstream else _meetstream_delete(settings)
+    bot_delete = None if args.skip_meetstream else meetstream_delete(settings)
     try:
         report = run_erasure(
             subject,

@@ -5,12 +5,14 @@ only; each name lives in the module named beside it.
 
 from meetstream_catalog.erase.plan import ErasurePlan, ExportTarget, format_plan, plan_erasure
 from meetstream_catalog.erase.run import ErasureReport, run_erasure, unfinished_erasure
+from meetstream_catalog.erase.source import meetstream_delete
 
 __all__ = [
     "ErasurePlan",
     "ErasureReport",
     "ExportTarget",
     "format_plan",
+    "meetstream_delete",
     "plan_erasure",
     "run_erasure",
     "unfinished_erasure",
