@@ -174,16 +174,25 @@ def plan_erasure(root: Root, subject: Subject, *, media_version: int | None = No
     )
 
 
-def format_plan(plan: ErasurePlan) -> str:
-    """The dry run's listing: files, rows per table, export folders and entries."""
+def format_plan(plan: ErasurePlan, *, names: bool = True) -> str:
+    """The dry run's listing: files, rows per table, export folders and entries.
+
+    `names=False` leaves out what names the person (their key, the files' URIs, built from
+    display names): for listings kept elsewhere, such as a Prefect artifact.
+    """
     s = plan.subject
     who = f"bot {s.bot_id}"
     if s.participant_key is not None:
         where = f"of bot {s.bot_id}" if s.bot_id else "in every meeting"
-        who = f"participant {s.participant_key!r} {where}"
+        person = (
+            repr(s.participant_key)
+            if names
+            else f"sha256:{participant_digest(s.participant_key)[:12]}"
+        )
+        who = f"participant {person} {where}"
     lines = [f"erasure of {who}: {len(plan.bot_ids)} meeting(s) {', '.join(plan.bot_ids)}"]
-    lines.append(f"files ({len(plan.files)}):")
-    lines += [f"  {uri}" for uri in plan.files]
+    lines.append(f"files ({len(plan.files)}){':' if names else ''}")
+    lines += [f"  {uri}" for uri in plan.files if names]
     lines.append("rows:")
     lines += [f"  {table}: {n}" for table, n in plan.rows.items()]
     if s.kind != "bot":
