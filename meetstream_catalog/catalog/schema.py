@@ -150,6 +150,8 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
             _f("storage_uri", pa.string()),
             _f("bytes", pa.int64()),
             _f("sha256", pa.string()),
+            # Issue 21, appended: when media retention deleted the file (the row stays).
+            _f("media_erased_at", _TS),
         ],
     ),
     "participants": pa.schema(

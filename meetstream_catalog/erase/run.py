@@ -45,7 +45,7 @@ from meetstream_catalog.erase.plan import ErasurePlan, export_folder, plan_erasu
 from meetstream_catalog.export.cleanup import clean_export
 from meetstream_catalog.roots import Root
 
-__all__ = ["ErasureReport", "run_erasure", "unfinished_erasure"]
+__all__ = ["ErasureReport", "delete_media_file", "run_erasure", "unfinished_erasure"]
 
 
 @dataclass
@@ -81,7 +81,8 @@ def unfinished_erasure(root: Root, subject: Subject) -> ErasureEvent | None:
     return next(iter(started.values()), None)
 
 
-def _delete_file(uri: str, media: Root) -> bool:
+def delete_media_file(uri: str, media: Root) -> bool:
+    """Delete one archived file (local or S3); False when it was already gone."""
     options = dict(media.options) if uri.startswith(f"{media.protocol}://") else {}
     fs, path = fsspec.core.url_to_fs(uri, **options)
     try:
@@ -166,7 +167,7 @@ def run_erasure(
         step = "rows"
         _rows(plan, catalog, report, say)
         step = "files"
-        report.files_removed = sum(_delete_file(uri, media) for uri in plan.files)
+        report.files_removed = sum(delete_media_file(uri, media) for uri in plan.files)
         say(f"files: {report.files_removed} deleted")
         step = "meetstream"
         if subject.kind == "bot" and delete_at_source is not None:

@@ -205,3 +205,24 @@ def test_a_meeting_leaves_every_table_its_files_and_meetstream(
     # run again: nothing left, and it says so without failing
     assert cli(home, "erase", "--bot", "bot-a", "--yes", "--reason", "ticket 9") == 0
     assert erasure_events(catalog)[-1].rows_removed == 0
+
+
+def test_media_retention_interrupted_after_marking_rows_finishes_on_the_next_run(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meetstream_catalog.erase import expiry
+
+    catalog, media = Root(str(home / "catalog")), Root(str(home / "media"))
+
+    def crash(uri: str, root: Root) -> bool:
+        raise OSError("storage went away")
+
+    monkeypatch.setattr(expiry, "delete_media_file", crash)
+    with pytest.raises(OSError, match="went away"):
+        expiry.expire_media(catalog, media, older_than_days=30)
+    assert read_table("media", catalog).media_erased_at.notna().all()  # rows first
+    assert erasure_events(catalog)[-1].state == "failed"
+    monkeypatch.undo()
+    done = expiry.expire_media(catalog, media, older_than_days=30)
+    assert (done.rows_marked, done.files_removed) == (0, 10)  # resumed: marked already
+    assert not [p for p in (home / "media").rglob("*") if p.is_file()]
