@@ -102,7 +102,12 @@ def run_erase(args: argparse.Namespace) -> int:
         print(format_plan(plan), end="")
         print("dry run: nothing was changed (add --yes --reason REF to erase)")
         return 0
-    bot_delete = None if args.skip_meetstream else meetstream_delete(settings)
+    deleting = subject.kind == "bot" and not args.skip_meetstream
+    if deleting and (settings.api_key is None or not settings.api_key.get_secret_value()):
+        # Before anything is removed: a meeting's erasure ends at MeetStream.
+        return error("erasing a meeting deletes it at MeetStream too: set MEETSTREAM_API_KEY, "
+                     "or pass --skip-meetstream", 2)  # fmt: skip
+    bot_delete = meetstream_delete(settings) if deleting else None
     try:
         report = run_erasure(
             subject,

@@ -27,6 +27,7 @@ class ErasureSummary:
     bot_id: str | None
     participant_digest: str | None
     reason: str | None
+    meetings: int = 0
     files_removed: int = 0
     rows_removed: int = 0
     export_entries_removed: int = 0
@@ -58,7 +59,7 @@ def erasure_rows(root: Root) -> list[ErasureSummary]:
             event.erasure_id,
             ErasureSummary(
                 event.erasure_id, event.at, event.state, event.subject, event.bot_id,
-                event.participant_digest, event.reason,
+                event.participant_digest, event.reason, len(event.bot_ids),
             ),
         )  # fmt: skip
         _add(summary, event)
@@ -71,8 +72,10 @@ def format_erasures(rows: list[ErasureSummary]) -> str:
         return "no erasures\n"
     lines = []
     for r in rows:
-        who = r.bot_id or "every meeting"
-        if r.participant_digest:
+        who = r.bot_id or f"{r.meetings} meeting(s)"
+        if r.subject == "media_retention":
+            who = f"media of {r.meetings} meeting(s), by retention"
+        elif r.participant_digest:
             who = f"participant sha256:{r.participant_digest[:12]} in {who}"
         state = f"{r.state} at {r.stopped_at}" if r.stopped_at else r.state
         lines.append(

@@ -226,3 +226,12 @@ def test_media_retention_interrupted_after_marking_rows_finishes_on_the_next_run
     done = expiry.expire_media(catalog, media, older_than_days=30)
     assert (done.rows_marked, done.files_removed) == (0, 10)  # resumed: marked already
     assert not [p for p in (home / "media").rglob("*") if p.is_file()]
+
+
+def test_a_meeting_is_not_erased_without_a_way_to_reach_meetstream(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(home)
+    assert cli(home, "erase", "--bot", "bot-a", "--yes", "--reason", "r") == 2
+    assert "--skip-meetstream" in capsys.readouterr().err
+    assert snapshot(home) == before
