@@ -69,8 +69,8 @@ async def maintain_catalog(
         int, titled("Target file size (MiB)")
     ] = catalog_maintenance.DEFAULT_TARGET_FILE_SIZE // MIB,
     media_retention_days: Annotated[
-        float | None, titled("Delete media older than (days; empty: the setting)")
-    ] = None,
+        float, titled("Delete media older than (days; 0: the worker's setting)")
+    ] = 0,
 ) -> list[catalog_maintenance.TableMaintenance]:
     """Compact small files (today's too), vacuum files replaced more than
     `vacuum_retention_days` ago, checkpoint and clean the log of every catalog table.
