@@ -19,6 +19,7 @@ from prefect.artifacts import acreate_table_artifact
 from flows.form import titled
 from meetstream_catalog.catalog import maintenance as catalog_maintenance
 from meetstream_catalog.catalog.schema import TABLES
+from meetstream_catalog.erase.expiry import Expiry, expire_media
 from meetstream_catalog.roots import Root
 from meetstream_catalog.settings import Settings
 from tasks.settings import forget_stale_links
@@ -46,6 +47,17 @@ async def maintain_table(
     )
 
 
+@task(name="expire-media")
+async def expire_media_files(catalog_root: Root, media_root: Root, days: float) -> Expiry:
+    """Media retention (issue 21): files of meetings older than `days` deleted, rows kept."""
+    done = await asyncio.to_thread(expire_media, catalog_root, media_root, older_than_days=days)
+    get_run_logger().info(
+        "Media retention (%g days): %d file(s) of %d meeting(s) deleted, rows kept",
+        days, done.files_removed, done.meetings,
+    )  # fmt: skip
+    return done
+
+
 @flow(name="maintain-catalog")
 async def maintain_catalog(
     compact: Annotated[bool, titled("Compact small files")] = True,
@@ -56,6 +68,9 @@ async def maintain_catalog(
     target_file_size_mib: Annotated[
         int, titled("Target file size (MiB)")
     ] = catalog_maintenance.DEFAULT_TARGET_FILE_SIZE // MIB,
+    media_retention_days: Annotated[
+        float, titled("Delete media older than (days; 0: the worker's setting)")
+    ] = 0,
 ) -> list[catalog_maintenance.TableMaintenance]:
     """Compact small files (today's too), vacuum files replaced more than
     `vacuum_retention_days` ago, checkpoint and clean the log of every catalog table.
@@ -63,7 +78,8 @@ async def maintain_catalog(
 
     The catalog is the worker's MEETSTREAM_CATALOG_ROOT: an operator's setting, never a
     parameter a form user could point at another catalog (docs/deploy.md)."""
-    root = Settings().catalog()
+    settings = Settings()
+    root = settings.catalog()
     reports = [
         await maintain_table(
             root,
@@ -80,6 +96,10 @@ async def maintain_catalog(
     get_run_logger().info(
         "Catalog maintenance: %d file(s) compacted, %d vacuumed", compacted, vacuumed
     )
+    # This deployment's override, else the worker's MEETSTREAM_MEDIA_RETENTION_DAYS.
+    days = media_retention_days or settings.media_retention_days
+    if days:
+        await expire_media_files(root, settings.media(), days)
     # Passcodes are not kept: link blocks a crashed fan-out run left behind go after a day.
     try:
         forgotten = await forget_stale_links()

@@ -153,6 +153,13 @@ class Settings(BaseSettings):
         description="Delete a bot's data at MeetStream (DELETE /bots/{id}/delete) once every "
         "file is archived, verified (size and sha256) and committed to the catalog.",
     )
+    media_retention_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="Keep archived media files this many days after the meeting; the nightly "
+        "maintenance deletes older ones, keeping their catalog rows with `media_erased_at` "
+        "set (issue 21). Unset: media is kept.",
+    )
 
     @model_validator(mode="after")
     def _transcript_options(self) -> Settings:

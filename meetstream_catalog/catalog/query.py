@@ -40,9 +40,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake.exceptions import DeltaError
 
+from meetstream_catalog.catalog.history import ErasedVersionError
 from meetstream_catalog.catalog.maintenance import last_maintenance
 from meetstream_catalog.catalog.read import AsOf, dataset, open_table, reader_schema
-from meetstream_catalog.catalog.schema import PARTITIONS, SCHEMA_VERSION, TABLES
+from meetstream_catalog.catalog.schema import AUDIT_TABLES, PARTITIONS, SCHEMA_VERSION, TABLES
 from meetstream_catalog.roots import Root
 
 if TYPE_CHECKING:
@@ -95,8 +96,10 @@ def connect(root: Root | str, *, as_of: AsOf = None) -> duckdb.DuckDBPyConnectio
     con: duckdb.DuckDBPyConnection = db.connect(config={"autoinstall_known_extensions": False})
     for name in TABLES:
         # register() keeps a reference to the dataset; DuckDB scans it lazily per query,
-        # pushing projections and filters into pyarrow.
-        con.register(name, dataset(name, root, as_of=as_of))
+        # pushing projections and filters into pyarrow. The audit tables (exports,
+        # erasures) are always read as they are now: they are the record of the history.
+        when = None if name in AUDIT_TABLES else as_of
+        con.register(name, dataset(name, root, as_of=when))
     return con
 
 
@@ -125,6 +128,8 @@ def run_query(
     db = _duckdb()
     try:
         con = connect(root, as_of=as_of)
+    except ErasedVersionError as exc:
+        raise QueryError(str(exc)) from exc
     except (ValueError, DeltaError) as exc:
         raise QueryError(f"cannot read the catalog as of {as_of!r}: {_one_line(exc)}") from exc
     try:

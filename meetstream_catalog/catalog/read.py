@@ -35,6 +35,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
 from meetstream_catalog.catalog.handles import forget, kept_table
+from meetstream_catalog.catalog.history import check_readable
 from meetstream_catalog.catalog.schema import PARTITIONS, TABLE_SCHEMAS
 from meetstream_catalog.roots import Root
 
@@ -42,6 +43,7 @@ __all__ = [
     "AsOf",
     "Filters",
     "dataset",
+    "dataset_of",
     "existing_media_checksums",
     "open_table",
     "read_table",
@@ -69,8 +71,9 @@ def open_table(name: str, root: Root | str, *, as_of: AsOf = None) -> DeltaTable
 
     `root` is a `Root` (URL and storage options) or a local path / URL without options.
 
-    Raises ValueError for an `as_of` that is not a version or ISO 8601 time, and delta-rs'
-    DeltaError for a version or time the table's log does not (or no longer) hold.
+    Raises ValueError for an `as_of` that is not a version or ISO 8601 time, delta-rs'
+    DeltaError for a version or time the table's log does not (or no longer) hold, and
+    ErasedVersionError for one that listed files an erasure purged (one clear line).
     """
     when = _as_of(as_of)
     root = Root.at(root)
@@ -84,6 +87,8 @@ def open_table(name: str, root: Root | str, *, as_of: AsOf = None) -> DeltaTable
         return None
     if isinstance(when, datetime):
         table.load_as_version(when)
+    if when is not None:
+        check_readable(name, table, root)
     return table
 
 
@@ -101,10 +106,11 @@ def dataset(name: str, root: Root | str, *, as_of: AsOf = None) -> ds.Dataset:
 
     Columns the table lacks read as null; an absent table is an empty dataset.
     """
-    return _dataset(name, open_table(name, root, as_of=as_of))
+    return dataset_of(name, open_table(name, root, as_of=as_of))
 
 
-def _dataset(name: str, table: DeltaTable | None) -> ds.Dataset:
+def dataset_of(name: str, table: DeltaTable | None) -> ds.Dataset:
+    """The pyarrow Dataset of the snapshot `table` of table `name` (None: empty)."""
     schema = reader_schema(name, table)
     if table is None:
         return ds.InMemoryDataset(schema.empty_table())
@@ -157,10 +163,10 @@ def read_table(
     root = Root.at(root)
     uri, options = root.join(name), root.delta_options()
     try:
-        return frame(_dataset(name, kept_table(uri, options)))
+        return frame(dataset_of(name, kept_table(uri, options)))
     except FileNotFoundError:  # the table was deleted or re-created since the handle looked
         forget(uri, options)
-        return frame(_dataset(name, kept_table(uri, options)))
+        return frame(dataset_of(name, kept_table(uri, options)))
 
 
 def existing_media_checksums(root: Root, bot_id: str) -> dict[str, str]:

@@ -19,8 +19,11 @@ import enum
 import pyarrow as pa
 
 __all__ = [
+    "AUDIT_TABLES",
     "BOT_EVENTS",
     "CAPTURE_TABLES",
+    "ERASURES",
+    "EXPORTS",
     "INTENTS",
     "PARTITION",
     "PARTITIONS",
@@ -36,6 +39,8 @@ SCHEMA_VERSION = 2  # v2: Delta tables, `meeting_date` a real date32 column of t
 PARTITION = "meeting_date"
 BOT_EVENTS = "bot_events"
 INTENTS = "intents"
+EXPORTS = "exports"
+ERASURES = "erasures"
 # What one capture writes (`write_bot`): one bot's rows each, partitioned by meeting_date.
 CAPTURE_TABLES = ("bots", "media", "participants", "speech")
 # A bot's transcript (issue 20): written with its capture when it has a transcript state,
@@ -43,12 +48,16 @@ CAPTURE_TABLES = ("bots", "media", "participants", "speech")
 TRANSCRIPT_TABLES = ("utterances", "words")
 # Every table of the catalog: the append-only `bot_events` (webhooks) and `intents`
 # (written before each create call) too.
-TABLES = (*CAPTURE_TABLES, *TRANSCRIPT_TABLES, BOT_EVENTS, INTENTS)
+# Issue 21: the audit of what left the catalog: each export run and each erasure, appended.
+AUDIT_TABLES = (EXPORTS, ERASURES)
+TABLES = (*CAPTURE_TABLES, *TRANSCRIPT_TABLES, BOT_EVENTS, INTENTS, *AUDIT_TABLES)
 # A webhook has no meeting date, only its own time; an intent, the day it was written.
 PARTITIONS = {
     **dict.fromkeys((*CAPTURE_TABLES, *TRANSCRIPT_TABLES), PARTITION),
     BOT_EVENTS: "event_date",
     INTENTS: "intent_date",
+    EXPORTS: "export_date",
+    ERASURES: "erasure_date",
 }
 
 
@@ -144,6 +153,8 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
             _f("storage_uri", pa.string()),
             _f("bytes", pa.int64()),
             _f("sha256", pa.string()),
+            # Issue 21, appended: when media retention deleted the file (the row stays).
+            _f("media_erased_at", _TS),
         ],
     ),
     "participants": pa.schema(
@@ -262,6 +273,47 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
             _f("run_id", pa.string()),
             _f("written_at", _TS, nullable=False),
             _f(PARTITIONS[INTENTS], pa.date32(), nullable=False),
+        ]
+    ),
+    # Issue 21: one row per export run (`meetstream_catalog.catalog.audit`): where it wrote
+    # (a URL without credentials), which bots, and the participants as key digests (no names).
+    EXPORTS: pa.schema(
+        [
+            _f("export_id", pa.string(), nullable=False),
+            _f("exported_at", _TS, nullable=False),
+            _f(PARTITIONS[EXPORTS], pa.date32(), nullable=False),
+            _f("format", pa.string(), nullable=False),
+            _f("location", pa.string(), nullable=False),
+            _f("filter", pa.string()),
+            _f("bot_ids", _STRINGS),
+            _f("participant_digests", _STRINGS),
+            _f("meetings", pa.int64()),
+            _f("files", pa.int64()),
+        ]
+    ),
+    # Issue 21: the erasure audit, one row per step of an erasure (`started`, `purging`,
+    # `failed`, `done`): ids only; a participant is the sha256 digest of their key.
+    ERASURES: pa.schema(
+        [
+            _f("erasure_id", pa.string(), nullable=False),
+            _f("state", pa.string(), nullable=False),
+            _f("at", _TS, nullable=False),
+            _f(PARTITIONS[ERASURES], pa.date32(), nullable=False),
+            _f("subject", pa.string(), nullable=False),
+            _f("bot_id", pa.string()),
+            _f("participant_digest", pa.string()),
+            _f("reason", pa.string()),
+            _f("bot_ids", _STRINGS),
+            _f("media_version", pa.int64()),
+            _f("files_removed", pa.int64()),
+            _f("rows_removed", pa.int64()),
+            _f("rows_by_table", pa.string()),
+            _f("export_entries_removed", pa.int64()),
+            _f("exports_unreached", _STRINGS),
+            _f("purged_files", _STRINGS),
+            _f("meetstream_deleted", pa.bool_()),
+            _f("stopped_at", pa.string()),
+            _f("error", pa.string()),
         ]
     ),
 }

@@ -1,7 +1,7 @@
 """`meetstream-catalog`: the command line, its parser and dispatch.
 
 Each subcommand lives in its own module (`capture_commands`, `transcribe_command`,
-`report_command`, `catalog_commands`, `export`,
+`report_command`, `catalog_commands`, `export`, `erase_command`,
 the simulator's and the webhook receiver's `server`) and imports what it needs lazily, so
 `meetstream-catalog simulator` starts without paying for Prefect's import.
 """
@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     from meetstream_catalog.cli import (
         capture_commands,
         catalog_commands,
+        erase_command,
         export,
         meetings_command,
         report_command,
@@ -93,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     catalog_commands.add_parsers(sub)
     meetings_command.add_parser(sub)
     export.add_parser(sub, catalog_root_argument)
+    erase_command.add_parsers(sub)
     return parser
 
 

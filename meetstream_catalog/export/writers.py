@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from meetstream_catalog.catalog.audit import ExportRecord, participant_digest, record_export
 from meetstream_catalog.export.diarization import Diarization
 from meetstream_catalog.export.files import GzipJsonl, copy_file
 from meetstream_catalog.export.meetings import (
@@ -197,7 +198,7 @@ def export(
         meta = (target / "metadata.jsonl").open("w", encoding="utf-8")
     try:
         for m in meetings(root, where):
-            summary.meetings += 1
+            summary.saw(m)
             if lhotse is not None:
                 _lhotse(m, lhotse, summary, opts)
             elif fmt == "nemo":
@@ -215,4 +216,19 @@ def export(
             w.close()
         if meta is not None:
             meta.close()
+    _record(root, fmt, target, where, summary)
     return summary
+
+
+def _record(root: Root, fmt: Format, target: Path, where: str | None, s: ExportSummary) -> None:
+    """Record the run in the `exports` table, so an erasure can find this folder again."""
+    record = ExportRecord(
+        format=fmt,
+        location=Root.at(str(target)).url,
+        filter=where,
+        bot_ids=tuple(s.bot_ids),
+        participant_digests=tuple(sorted(participant_digest(k) for k in s.participant_keys)),
+        meetings=s.meetings,
+        files=s.files,
+    )
+    record_export(root, record)

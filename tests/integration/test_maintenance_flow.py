@@ -52,7 +52,10 @@ async def test_the_maintain_catalog_flow_compacts_today_vacuums_and_reports(
     # `speech` (no speech rows), `utterances`/`words` (no transcript), `bot_events` (no
     # webhooks) and `intents` (no capture) were never written: reported, no versions, untouched.
     absent = {r.table for r in reports if r.version_before is None}
-    assert absent == {"speech", "utterances", "words", "bot_events", "intents"}
+    assert absent == {"speech", "utterances", "words", "bot_events", "intents"} | {
+        "exports",
+        "erasures",  # no export run, no erasure
+    }
     assert all(r.checkpoint for r in reports if r.version_before is not None)
     assert {r.table: r.files_vacuumed for r in again}["media"] == 3
     assert {r.table: r.files_compacted for r in again} == {r.table: 0 for r in again}

@@ -121,6 +121,8 @@ def test_every_table_has_an_explicit_schema_with_non_null_keys_and_date() -> Non
     keys["bot_events"] = {"bot_id", "event", "received_at"}
     keys["intents"] = {"key", "state", "meeting_link_redacted", "link_has_secret"}
     keys["intents"] |= {"bot_name", "expires_at", "written_at"}
+    keys["exports"] = {"export_id", "exported_at", "format", "location"}
+    keys["erasures"] = {"erasure_id", "state", "at", "subject"}
     assert set(TABLE_SCHEMAS) == set(TABLES) == set(PARTITIONS)
     for name, schema in TABLE_SCHEMAS.items():
         partition = PARTITIONS[name]
@@ -131,7 +133,8 @@ def test_every_table_has_an_explicit_schema_with_non_null_keys_and_date() -> Non
 def test_every_table_is_listed_and_a_capture_writes_all_but_the_append_only_logs() -> None:
     from meetstream_catalog.catalog.group_commit import WRITE_ORDER
 
-    assert (*CAPTURE_TABLES, "utterances", "words", "bot_events", "intents") == TABLES
+    audit = ("exports", "erasures")
+    assert (*CAPTURE_TABLES, "utterances", "words", "bot_events", "intents", *audit) == TABLES
     # bots last: its row vouches for the others
     assert WRITE_ORDER == ("media", "participants", "speech", "utterances", "words", "bots")
     assert PARTITIONS["bot_events"] == "event_date"

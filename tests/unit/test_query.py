@@ -110,7 +110,7 @@ def test_an_absent_catalog_queries_as_empty_tables(tmp_path: Path) -> None:
     assert query.run_query("select count(*) n from media", root).to_pylist() == [{"n": 0}]
     assert query.missing_tables(root) == [
         *("bots", "media", "participants", "speech", "utterances", "words"),
-        *("bot_events", "intents"),
+        *("bot_events", "intents", "exports", "erasures"),
     ]
 
 
@@ -267,7 +267,8 @@ def test_tables_command_describes_version_files_rows_and_maintenance(
     assert main(["tables", "--catalog-root", root, "--format", "json"]) == 0
     described = json.loads(capsys.readouterr().out)
     names = ["bots", "media", "participants", "speech", "utterances", "words"]
-    names += ["bot_events", "intents"]
+    names += ["bot_events", "intents", "exports", "erasures"]
     assert [t["name"] for t in described] == names
     never_written = {"speech", "utterances", "words", "bot_events", "intents"}
+    never_written |= {"exports", "erasures"}
     assert all(t["last_vacuum"] for t in described if t["name"] not in never_written)
