@@ -91,7 +91,15 @@ class HttpClients:
     media: httpx.AsyncClient
 
 
-_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, HttpClients] = (
+@dataclass
+class _Shared:
+    """A loop's clients and how many blocks use them."""
+
+    clients: HttpClients
+    users: int = 0
+
+
+_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Shared] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -103,18 +111,22 @@ def _open(settings: Settings) -> HttpClients:
 
 @asynccontextmanager
 async def shared_http(settings: Settings) -> AsyncIterator[HttpClients]:
-    """The clients every step in this event loop uses until the block ends (re-entrant)."""
+    """The clients every step in this event loop uses until the last block ends (nested
+    and concurrent blocks share them: several flows run at once in one process, e.g.
+    `asyncio.gather` of two `collect_bot` calls, must not close each other's clients)."""
     loop = asyncio.get_running_loop()
-    if (existing := _by_loop.get(loop)) is not None:
-        yield existing
-        return
-    clients = _by_loop[loop] = _open(settings)
+    shared = _by_loop.get(loop)
+    if shared is None:
+        shared = _by_loop[loop] = _Shared(_open(settings))
+    shared.users += 1
     try:
-        yield clients
+        yield shared.clients
     finally:
-        del _by_loop[loop]
-        await clients.api.aclose()
-        await clients.media.aclose()
+        shared.users -= 1
+        if shared.users == 0:
+            del _by_loop[loop]  # before the awaits: a new block opens fresh clients
+            await shared.clients.api.aclose()
+            await shared.clients.media.aclose()
 
 
 @dataclass(frozen=True)

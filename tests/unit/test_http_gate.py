@@ -56,3 +56,32 @@ async def test_a_failed_request_gives_its_slot_back() -> None:
         for _ in range(3):  # with the slot leaked, the second would wait forever
             with pytest.raises(httpx.ConnectError):
                 await asyncio.wait_for(client.get("http://media.test/"), timeout=5)
+
+
+async def test_concurrent_blocks_share_the_clients_until_the_last_one_ends() -> None:
+    """Two flows at once in one process (e.g. `asyncio.gather` of two collect_bot calls):
+    the first to finish must not close the clients the other is still using."""
+    from meetstream_catalog.meetstream.http import shared_http
+    from meetstream_catalog.settings import Settings
+
+    first_done = asyncio.Event()
+    seen: list[httpx.AsyncClient] = []
+
+    async def short() -> None:
+        async with shared_http(Settings()) as http:
+            seen.append(http.api)
+            await asyncio.sleep(0)
+        first_done.set()
+
+    async def long() -> bool:
+        async with shared_http(Settings()) as http:
+            seen.append(http.api)
+            await first_done.wait()
+            return http.api.is_closed or http.media.is_closed
+
+    _, closed_while_used = await asyncio.gather(short(), long())  # short opens them
+    assert not closed_while_used
+    assert seen[0] is seen[1]  # one pool for the loop
+    assert seen[0].is_closed  # and closed once the last block ended
+    async with shared_http(Settings()) as again:
+        assert not again.api.is_closed  # a later block opens fresh clients
