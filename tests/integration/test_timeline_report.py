@@ -8,24 +8,21 @@ import asyncio
 import base64
 import subprocess
 import sys
-import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from meetstream_catalog import capture, catalogue
 from meetstream_catalog.catalog.timeline_svg import COLOURS
 from meetstream_catalog.cli.demo import DEMO_SCENARIO
-from meetstream_catalog.job import CaptureJob
-from meetstream_catalog.meetstream.http import open_clients
-from meetstream_catalog.request import MeetingRequest, idempotency_key
+from meetstream_catalog.request import MeetingRequest
 from meetstream_catalog.settings import Settings
 from meetstream_catalog.simulator.scenario import load_scenario
 from meetstream_catalog.simulator.server import serve_in_thread
 from meetstream_catalog.simulator.state import DEMO_API_KEY, SimulatorConfig
 from tests.integration.test_cli_capture import env_for
+from tests.integration.test_transcripts_capture import _capture as capture_row
 
 ZOOM = "https://zoom.us/j/1000000001"
 MEET = "https://meet.google.com/abc-defg-hij"
@@ -61,22 +58,8 @@ def captured(
 
 
 async def _capture(settings: Settings, link: str) -> str:
-    request = MeetingRequest(meeting_link=link, bot_name="Recorder")
-    job = CaptureJob.for_request(
-        request,
-        key=idempotency_key(request, run_scope=str(uuid.uuid4())),
-        settings=settings,
-        media_root=settings.media(),
-        catalog_root=settings.catalog(),
-    )
-    async with open_clients(settings) as clients:
-        created = await capture.create_bot(clients.api, job)
-        left = await capture.wait_until_left(clients.api, job, created.bot_id, False)
-        archived = await capture.collect(
-            clients, job, created.bot_id, left.state, transcript_id=left.transcript_id
-        )
-    catalogue.catalogue(job, created.bot_id, left, archived)
-    return created.bot_id
+    row = await capture_row(settings, link)
+    return str(row["bot_id"])
 
 
 def report(*args: str, catalog: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
