@@ -138,6 +138,8 @@ def test_recapture_after_maintenance_on_s3(options: dict[str, Any]) -> None:
         "words": 0,
         "bot_events": 2,
         "intents": 0,  # written by captures only
+        "exports": 0,  # written by export and erase only
+        "erasures": 0,
     }
     assert len(read_table("bot_events", Root(ROOT, options))) == 2
     write(options, "b1", n=1)
