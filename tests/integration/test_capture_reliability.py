@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -202,8 +203,12 @@ def test_a_killed_capture_rerun_resumes_its_bot_with_exact_rows(
     if moment == "while archiving":  # slow downloads, so the kill lands mid-copy
         _fault(simulator_url, endpoint="media", delay=1.5, count=None)
     before = len(_bots_for(simulator_url, link))
-    killed = subprocess.Popen(
-        [CLI, "capture", link], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    killed = subprocess.Popen(  # its own process group: see the `finally` below
+        [CLI, "capture", link],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         if moment == "while waiting":
@@ -216,6 +221,10 @@ def test_a_killed_capture_rerun_resumes_its_bot_with_exact_rows(
     finally:
         killed.send_signal(signal.SIGKILL)
         killed.wait(timeout=30)
+        # A killed CLI cannot stop the temporary Prefect server it started (a child in its
+        # group): reap it, or every run of this test leaves one serving for ever.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(killed.pid, signal.SIGKILL)
         httpx.delete(_admin(simulator_url, "faults"))
 
     rerun = subprocess.run(
