@@ -86,21 +86,35 @@ def _duckdb() -> Any:
     return duckdb
 
 
-def connect(root: Root | str, *, as_of: AsOf = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with a view per catalog table (`TABLES`) on `root`
-    (each table's snapshot at `as_of`, a version or time, when given).
+def connect(
+    root: Root | str, *, as_of: AsOf = None, tables: Sequence[str] = TABLES
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with a view per catalog table in `tables` (default:
+    every one) on `root` (each table's snapshot at `as_of`, a version or time, when given).
 
     Raises QueryUnavailableError when duckdb is missing.
     """
     db, root = _duckdb(), Root.at(root)
     con: duckdb.DuckDBPyConnection = db.connect(config={"autoinstall_known_extensions": False})
-    for name in TABLES:
+    for name in tables:
         # register() keeps a reference to the dataset; DuckDB scans it lazily per query,
         # pushing projections and filters into pyarrow. The audit tables (exports,
         # erasures) are always read as they are now: they are the record of the history.
         when = None if name in AUDIT_TABLES else as_of
         con.register(name, dataset(name, root, as_of=when))
     return con
+
+
+def referenced_tables(sql: str) -> tuple[str, ...]:
+    """The catalog tables `sql` reads, so a query opens only those (each open reads the
+    table's log; and `--as-of` on one table's erased version must not refuse a query of
+    another). Every table when DuckDB cannot tell (it binds some joins, `USING` among them)
+    or names none (`SHOW TABLES`)."""
+    try:
+        named = _duckdb().get_table_names(sql)
+    except Exception:  # noqa: BLE001 - any doubt: register everything, as before
+        return TABLES
+    return tuple(name for name in TABLES if name in named) or TABLES
 
 
 def missing_tables(root: Root | str) -> list[str]:
@@ -127,7 +141,7 @@ def run_query(
     """
     db = _duckdb()
     try:
-        con = connect(root, as_of=as_of)
+        con = connect(root, as_of=as_of, tables=referenced_tables(sql))
     except ErasedVersionError as exc:
         raise QueryError(str(exc)) from exc
     except (ValueError, DeltaError) as exc:

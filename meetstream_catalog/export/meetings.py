@@ -24,6 +24,7 @@ from meetstream_catalog.catalog.query import (
     QueryError,
     QueryUnavailableError,
     connect,
+    referenced_tables,
 )
 from meetstream_catalog.roots import Root
 
@@ -79,22 +80,22 @@ def meetings(root: Root | str, where: str | None = None) -> Iterator[Meeting]:
             "select bot_id, platform, cast(meeting_date as varchar), speaker_timeline "  # noqa: S608
             f"from bots {_where(where)} order by bot_id"
         ).fetchall()
-        media = _Grouped(
-            connect(root),
+        media = _grouped(
+            root,
             f"select * from media where bot_id in {chosen} and kind <> 'webcam' "  # noqa: S608
             "and kind <> 'screenshare' order by bot_id, kind, stream_id, segment_index",
         )
-        speech = _Grouped(
-            connect(root),
+        speech = _grouped(
+            root,
             f"select * from speech where bot_id in {chosen} order by bot_id, turn_index",  # noqa: S608
         )
-        said = _Grouped(
-            connect(root),
+        said = _grouped(
+            root,
             f"select * from utterances where bot_id in {chosen} "  # noqa: S608
             "order by bot_id, utterance_index",
         )
-        timed = _Grouped(
-            connect(root),
+        timed = _grouped(
+            root,
             f"select * from words where bot_id in {chosen} "  # noqa: S608
             "order by bot_id, start_seconds, utterance_index, word_index",
         )
@@ -107,6 +108,11 @@ def meetings(root: Root | str, where: str | None = None) -> Iterator[Meeting]:
             yield Meeting(
                 str(bot_id), platform, str(day), files, turns, utterances, words, timeline
             )
+
+
+def _grouped(root: Root, sql: str) -> _Grouped:
+    """`sql`'s rows by bot, over a connection with only the tables `sql` reads."""
+    return _Grouped(connect(root, tables=referenced_tables(sql)), sql)
 
 
 class _Grouped:

@@ -272,3 +272,15 @@ def test_tables_command_describes_version_files_rows_and_maintenance(
     never_written = {"speech", "utterances", "words", "bot_events", "intents"}
     never_written |= {"exports", "erasures"}
     assert all(t["last_vacuum"] for t in described if t["name"] not in never_written)
+
+
+def test_a_query_opens_only_the_tables_it_reads() -> None:
+    from meetstream_catalog.catalog.query import referenced_tables
+    from meetstream_catalog.catalog.schema import TABLES
+
+    assert referenced_tables("select count(*) from participants") == ("participants",)
+    joined = "with b as (select * from bots) select * from b join media m on m.bot_id = b.bot_id"
+    assert set(referenced_tables(joined)) == {"bots", "media"}
+    assert referenced_tables("show tables") == tuple(TABLES)  # names none: every table
+    # DuckDB binds USING joins to name their tables; unsure, it registers everything
+    assert referenced_tables("select * from bots join media using (bot_id)") == tuple(TABLES)
